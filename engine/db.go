@@ -1,0 +1,356 @@
+// Package engine is an LSM tree whose only durable medium is an object
+// store. Writes go to a write-ahead log made of objects and are acknowledged
+// only once durable; a B-tree memtable serves them until a background flush
+// turns it into an SST; a manifest written with put-if-absent records the
+// tree and fences older writers. See DESIGN.md for the full argument.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/s2lite/s2lite/manifest"
+	"github.com/s2lite/s2lite/objstore"
+	"github.com/s2lite/s2lite/sst"
+)
+
+var (
+	// ErrNotFound is returned by Get for a missing, deleted or expired key.
+	ErrNotFound = errors.New("engine: key not found")
+	// ErrFenced means a newer writer opened the database: this one
+	// acknowledges nothing from then on.
+	ErrFenced = errors.New("engine: fenced by a newer writer")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("engine: closed")
+)
+
+// DB is an open database. All methods are safe for concurrent use.
+type DB struct {
+	opts      Options
+	objs      objstore.Store
+	manifests *manifest.Store
+	log       *slog.Logger
+	cache     *sst.Cache
+
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup // flusher and WAL PUT goroutines
+
+	// Commit pipeline, guarded by cmu. Groups are cut from pending in FIFO
+	// order, get consecutive WAL ids and sequence numbers, and are applied
+	// and acknowledged strictly in id order whatever order their PUTs
+	// finish in.
+	cmu          sync.Mutex
+	drained      *sync.Cond // signalled when a group completes
+	pending      []*PendingWrite
+	pendingBytes int
+	inflight     []*walGroup
+	nextWALID    uint64 // id for the next group
+	nextSeq      uint64 // first sequence number of the next group
+	nextApplyID  uint64 // first WAL id not applied to the memtable
+	floor        uint64 // WAL epoch floor at nextApplyID
+	lastPutStart time.Time
+	timer        *time.Timer
+	walErr       error // set by a failed WAL write until the log is healed
+	closing      bool
+
+	// Read state, guarded by mu.
+	mu         sync.Mutex
+	mem        *memtable
+	imm        []*memtable // frozen, oldest first
+	current    *version
+	flushed    chan struct{} // closed and replaced after every flush
+	flushKick  chan struct{}
+	visibleSeq atomic.Uint64
+
+	// Manifest state, guarded by manMu. Every manifest write (epoch bumps
+	// and flushes) is serialized here.
+	manMu       sync.Mutex
+	man         *manifest.Manifest
+	epoch       uint64
+	nextFileNum uint64
+	tables      *tableSet
+
+	fenced atomic.Bool
+	closed atomic.Bool
+	m      metrics
+}
+
+// Open opens (or creates) the database in opts.Store. It fences every
+// earlier writer: after Open returns, no older DB instance can acknowledge
+// a write.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	if opts.Store == nil {
+		return nil, errors.New("engine: Options.Store is required")
+	}
+	opts = opts.withDefaults()
+	bgCtx, cancel := context.WithCancel(context.Background())
+	db := &DB{
+		opts:      opts,
+		objs:      opts.Store,
+		manifests: manifest.NewStore(opts.Store, opts.Logger),
+		log:       opts.Logger,
+		cache:     sst.NewCache(opts.BlockCacheBytes),
+		bgCtx:     bgCtx,
+		bgCancel:  cancel,
+		mem:       newMemtable(),
+		flushed:   make(chan struct{}),
+		flushKick: make(chan struct{}, 1),
+	}
+	db.drained = sync.NewCond(&db.cmu)
+	db.tables = newTableSet(db.objs, db.cache)
+
+	m, err := db.manifests.Latest(ctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("engine: open: %w", err)
+	}
+	if m == nil {
+		m = &manifest.Manifest{NextFileNum: 1, WALReplayFrom: 1}
+	}
+	db.man = m
+	db.epoch = m.WriterEpoch
+	db.nextFileNum = m.NextFileNum
+	db.current = db.tables.version(m)
+	db.nextApplyID = m.WALReplayFrom
+	db.floor = m.WALEpochFloor
+	db.nextSeq = m.LastSeq + 1
+	db.visibleSeq.Store(m.LastSeq)
+
+	db.cmu.Lock()
+	err = db.recoverLocked(ctx)
+	db.cmu.Unlock()
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("engine: open: %w", err)
+	}
+	db.log.Info("engine opened", "epoch", db.epoch, "manifest", db.man.Version,
+		"wal_next", db.nextWALID, "last_seq", db.visibleSeq.Load())
+	db.bgWG.Add(1)
+	go db.flushLoop()
+	return db, nil
+}
+
+// recoverLocked bumps the writer epoch and replays the log from the first
+// unapplied object, fencing the first gap. Open runs it once; a writer whose
+// WAL write failed runs it again before taking new writes, so that it and
+// the log agree on exactly which groups became durable. cmu must be held and
+// no WAL PUT may be in flight.
+func (db *DB) recoverLocked(ctx context.Context) error {
+	if err := db.bumpEpoch(ctx); err != nil {
+		return err
+	}
+	if err := db.replayLocked(ctx); err != nil {
+		return err
+	}
+	db.walErr = nil
+	return nil
+}
+
+// bumpEpoch installs a manifest with a higher writer epoch. A newer writer
+// that already bumped past us makes our write conflict: we are fenced.
+func (db *DB) bumpEpoch(ctx context.Context) error {
+	db.manMu.Lock()
+	defer db.manMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		next := db.man.Clone()
+		next.Version++
+		next.WriterEpoch = db.man.WriterEpoch + 1
+		next.NextFileNum = db.nextFileNum
+		err := db.manifests.Write(ctx, next)
+		if err == nil {
+			db.man, db.epoch = next, next.WriterEpoch
+			return nil
+		}
+		if !errors.Is(err, manifest.ErrConflict) {
+			return err
+		}
+		if db.epoch != 0 {
+			// We owned the database and someone wrote past us.
+			db.fenced.Store(true)
+			return fmt.Errorf("%w: manifest version %d was written by another writer", ErrFenced, next.Version)
+		}
+		// Still opening: another opener raced us. Start from its manifest
+		// and bump past it, which fences it in turn.
+		if attempt >= 10 {
+			return fmt.Errorf("engine: open: lost the manifest race %d times: %w", attempt+1, err)
+		}
+		latest, lerr := db.manifests.Latest(ctx)
+		if lerr != nil {
+			return lerr
+		}
+		db.man = latest
+		db.nextFileNum = latest.NextFileNum
+		db.nextApplyID = latest.WALReplayFrom
+		db.floor = latest.WALEpochFloor
+		db.nextSeq = latest.LastSeq + 1
+		db.visibleSeq.Store(latest.LastSeq)
+		db.mu.Lock()
+		db.current = db.tables.version(latest)
+		db.mu.Unlock()
+	}
+}
+
+// replayLocked reads WAL objects from nextApplyID in order and applies the
+// valid ones until the first missing id, which it fences with an empty
+// object of the current epoch.
+//
+// An object is valid if its epoch is at least the floor (the highest epoch
+// seen so far in the log); lower-epoch objects were written by a fenced
+// writer past a fence and were never acknowledged. Its first sequence number
+// must continue the log exactly, or the log is corrupt.
+func (db *DB) replayLocked(ctx context.Context) error {
+	fetch := newPrefetcher(ctx, db.objs, db.nextApplyID, 8)
+	defer fetch.stop()
+	for {
+		id := db.nextApplyID
+		data, err := fetch.get(id)
+		if errors.Is(err, objstore.ErrNotFound) {
+			fence := encodeWAL(&walObject{epoch: db.epoch, id: id, firstSeq: db.nextSeq}, nil)
+			err := db.putWAL(ctx, id, db.epoch, fence)
+			if err == nil {
+				db.floor = db.epoch
+				db.nextApplyID = id + 1
+				db.nextWALID = id + 1
+				db.noteApplied()
+				return nil
+			}
+			if errors.Is(err, errWALSlotTaken) {
+				// Someone filled the gap first: read what they wrote.
+				fetch.reset(id)
+				continue
+			}
+			return fmt.Errorf("fence WAL %d: %w", id, err)
+		}
+		if err != nil {
+			return fmt.Errorf("replay WAL %d: %w", id, err)
+		}
+		w, err := decodeWAL(data)
+		if err != nil {
+			return fmt.Errorf("replay WAL %d: %w", id, err)
+		}
+		switch {
+		case w.id != id:
+			return fmt.Errorf("replay WAL %d: %w: object claims id %d", id, ErrCorruptWAL, w.id)
+		case w.epoch > db.epoch:
+			db.fenced.Store(true)
+			return fmt.Errorf("%w: WAL %d was written by epoch %d (ours is %d)", ErrFenced, id, w.epoch, db.epoch)
+		case w.epoch < db.floor:
+			db.log.Info("skipping WAL object of a fenced writer", "id", id, "epoch", w.epoch, "floor", db.floor)
+		case w.firstSeq != db.nextSeq:
+			return fmt.Errorf("replay WAL %d: %w: starts at sequence %d, expected %d", id, ErrCorruptWAL, w.firstSeq, db.nextSeq)
+		default:
+			db.floor = w.epoch
+			db.applyLocked(w.firstSeq, w.ops)
+		}
+		db.nextApplyID = id + 1
+		db.noteApplied()
+		db.m.walReplayed.Add(1)
+	}
+}
+
+// errWALSlotTaken means a WAL id was already occupied by another writer's
+// object of an epoch no higher than ours.
+var errWALSlotTaken = errors.New("engine: WAL slot taken")
+
+// putWAL writes one WAL object with put-if-absent. Losing the slot is
+// resolved by reading it back: our own bytes mean an earlier attempt won
+// after its reply was lost; a higher epoch means we are fenced.
+func (db *DB) putWAL(ctx context.Context, id, epoch uint64, data []byte) error {
+	key := walKey(id)
+	_, err := db.objs.PutIfAbsent(ctx, key, data)
+	if err == nil {
+		db.m.walObjects.Add(1)
+		db.m.walBytes.Add(uint64(len(data)))
+		return nil
+	}
+	if !errors.Is(err, objstore.ErrPreconditionFailed) {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	existing, _, gerr := db.objs.Get(ctx, key)
+	if gerr != nil {
+		return fmt.Errorf("put %s lost the slot and reading it failed: %w", key, gerr)
+	}
+	if string(existing) == string(data) {
+		db.m.walObjects.Add(1)
+		db.m.walBytes.Add(uint64(len(data)))
+		return nil
+	}
+	if w, derr := decodeWAL(existing); derr == nil && w.epoch > epoch {
+		db.fenced.Store(true)
+		return fmt.Errorf("%w: WAL %d holds epoch %d (ours is %d)", ErrFenced, id, w.epoch, epoch)
+	}
+	return fmt.Errorf("put %s: %w", key, errWALSlotTaken)
+}
+
+// applyLocked inserts one committed group into the memtable, publishes its
+// sequence numbers to readers, and freezes the memtable when it is full.
+// cmu must be held.
+func (db *DB) applyLocked(firstSeq uint64, ops []op) {
+	db.mu.Lock()
+	mem := db.mem
+	db.mu.Unlock()
+	mem.apply(firstSeq, ops)
+	n := uint64(len(ops))
+	db.nextSeq = firstSeq + n
+	db.visibleSeq.Store(firstSeq + n - 1)
+}
+
+// noteApplied counts WAL objects into the memtable and freezes it at a
+// group boundary when it is full. cmu must be held.
+func (db *DB) noteApplied() {
+	db.mu.Lock()
+	mem := db.mem
+	db.mu.Unlock()
+	if n := mem.countWALObject(); mem.approximateSize() >= db.opts.MemtableSize || n >= db.opts.MaxMemtableWALObjects {
+		db.freezeLocked()
+	}
+}
+
+// freezeLocked makes the active memtable immutable and queues it for
+// flushing. It records the log position the memtable covers, which becomes
+// the manifest's replay start once the memtable is in an SST. cmu must be
+// held so no group is half applied.
+func (db *DB) freezeLocked() {
+	db.mu.Lock()
+	m := db.mem
+	m.mu.Lock()
+	m.walNext = db.nextApplyID
+	m.lastSeq = db.nextSeq - 1
+	m.epochFloor = db.floor
+	m.mu.Unlock()
+	db.imm = append(db.imm, m)
+	db.mem = newMemtable()
+	db.mu.Unlock()
+	select {
+	case db.flushKick <- struct{}{}:
+	default:
+	}
+}
+
+// Close waits for every submitted write to finish, stops background work
+// and releases resources. It does not flush the memtable: the WAL already
+// holds it and the next Open replays it.
+func (db *DB) Close() error {
+	if db.closed.Swap(true) {
+		return ErrClosed
+	}
+	db.cmu.Lock()
+	db.closing = true
+	db.maybeStartPutLocked()
+	for len(db.pending) > 0 || len(db.inflight) > 0 {
+		db.drained.Wait()
+	}
+	if db.timer != nil {
+		db.timer.Stop()
+	}
+	db.cmu.Unlock()
+	db.bgCancel()
+	db.bgWG.Wait()
+	return nil
+}

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/s2lite/s2lite/manifest"
+	"github.com/s2lite/s2lite/objstore"
+	"github.com/s2lite/s2lite/sst"
+)
+
+// flushLoop turns frozen memtables into L0 tables, oldest first, so that the
+// manifest's replay start only ever moves forward.
+func (db *DB) flushLoop() {
+	defer db.bgWG.Done()
+	backoff := 50 * time.Millisecond
+	for {
+		db.mu.Lock()
+		var m *memtable
+		if len(db.imm) > 0 {
+			m = db.imm[0]
+		}
+		db.mu.Unlock()
+		if m == nil {
+			select {
+			case <-db.flushKick:
+				continue
+			case <-db.bgCtx.Done():
+				return
+			}
+		}
+		if err := db.flushMemtable(db.bgCtx, m); err != nil {
+			if db.bgCtx.Err() != nil {
+				return
+			}
+			db.m.flushErrors.Add(1)
+			if errors.Is(err, ErrFenced) {
+				db.log.Warn("flush stopped: fenced", "err", err)
+				return
+			}
+			db.log.Warn("flush failed; will retry", "err", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-db.bgCtx.Done():
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+	}
+}
+
+// flushMemtable writes m as one L0 table and installs a manifest that
+// references it and moves the WAL replay start past m.
+func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
+	entries := m.all()
+	rangeDels := m.rangeDelsAt(^uint64(0))
+
+	db.manMu.Lock()
+	fileNum := db.nextFileNum
+	db.nextFileNum++
+	epoch := db.epoch
+	db.manMu.Unlock()
+
+	var table *manifest.Table
+	if len(entries) > 0 || len(rangeDels) > 0 {
+		t, err := db.writeTable(ctx, epoch, fileNum, entries, rangeDels)
+		if err != nil {
+			return err
+		}
+		table = &t
+	}
+
+	db.manMu.Lock()
+	defer db.manMu.Unlock()
+	next := db.man.Clone()
+	next.Version++
+	next.NextFileNum = db.nextFileNum
+	next.LastSeq = m.lastSeq
+	next.WALReplayFrom = m.walNext
+	next.WALEpochFloor = m.epochFloor
+	if table != nil {
+		next.L0 = append([]manifest.Table{*table}, next.L0...)
+	}
+	if err := db.manifests.Write(ctx, next); err != nil {
+		if errors.Is(err, manifest.ErrConflict) {
+			db.fenced.Store(true)
+			return fmt.Errorf("%w: %v", ErrFenced, err)
+		}
+		return fmt.Errorf("flush: %w", err)
+	}
+	db.man = next
+	v := db.tables.version(next)
+
+	db.mu.Lock()
+	db.current = v
+	db.imm = db.imm[1:]
+	close(db.flushed)
+	db.flushed = make(chan struct{})
+	db.mu.Unlock()
+	db.m.flushes.Add(1)
+	return nil
+}
+
+// writeTable builds and uploads one SST.
+func (db *DB) writeTable(ctx context.Context, epoch, fileNum uint64, entries []memEntry, rangeDels []sst.RangeDel) (manifest.Table, error) {
+	w := sst.NewWriter(db.opts.Table)
+	for _, e := range entries {
+		if err := w.Add(sst.Key{User: e.key, Seq: e.seq, Kind: e.kind}, e.expiry, e.value); err != nil {
+			return manifest.Table{}, fmt.Errorf("flush: build table: %w", err)
+		}
+	}
+	for _, rd := range rangeDels {
+		if err := w.AddRangeDel(rd); err != nil {
+			return manifest.Table{}, fmt.Errorf("flush: build table: %w", err)
+		}
+	}
+	data, props, err := w.Finish()
+	if err != nil {
+		return manifest.Table{}, fmt.Errorf("flush: build table: %w", err)
+	}
+	t := manifest.Table{
+		FileNum: fileNum, Epoch: epoch, Size: int64(len(data)),
+		Smallest: props.SmallestKey, Largest: props.LargestKey,
+		MinSeq: props.MinSeq, MaxSeq: props.MaxSeq,
+		NumEntries: props.NumEntries, NumRangeDels: props.NumRangeDels,
+		MinExpiry: props.MinExpiry, MaxExpiry: props.MaxExpiry,
+		NumWithoutExpiry: props.NumWithoutExpiry,
+	}
+	// Put-if-absent: the name is unique to this epoch, so a conflict can
+	// only be our own earlier attempt, which we verify.
+	if _, err := db.objs.PutIfAbsent(ctx, t.ObjectKey(), data); err != nil {
+		if !errors.Is(err, objstore.ErrPreconditionFailed) {
+			return manifest.Table{}, fmt.Errorf("flush: upload %s: %w", t.ObjectKey(), err)
+		}
+		existing, _, gerr := db.objs.Get(ctx, t.ObjectKey())
+		if gerr != nil || string(existing) != string(data) {
+			return manifest.Table{}, fmt.Errorf("flush: %s already exists with other content", t.ObjectKey())
+		}
+	}
+	db.m.flushBytes.Add(uint64(len(data)))
+	return t, nil
+}
+
+// Flush freezes the active memtable and waits until every memtable frozen
+// so far is in an SST referenced by the manifest.
+func (db *DB) Flush(ctx context.Context) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	db.cmu.Lock()
+	db.mu.Lock()
+	empty := db.mem.empty() && db.mem.walObjectCount() == 0
+	db.mu.Unlock()
+	if !empty {
+		db.freezeLocked()
+	}
+	db.mu.Lock()
+	var target *memtable
+	if len(db.imm) > 0 {
+		target = db.imm[len(db.imm)-1]
+	}
+	db.mu.Unlock()
+	db.cmu.Unlock()
+	if target == nil {
+		return nil
+	}
+	for {
+		db.mu.Lock()
+		pending := false
+		for _, m := range db.imm {
+			pending = pending || m == target
+		}
+		ch := db.flushed
+		db.mu.Unlock()
+		if !pending {
+			return nil
+		}
+		if db.fenced.Load() {
+			return ErrFenced
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
