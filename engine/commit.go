@@ -102,7 +102,7 @@ func (db *DB) usableLocked() error {
 		return fmt.Errorf("engine: an earlier WAL write failed and the log is not healed yet: %w", db.walErr)
 	}
 	db.m.heals.Add(1)
-	if err := db.recoverLocked(db.bgCtx); err != nil {
+	if err := db.recoverLocked(db.bgCtx, false); err != nil {
 		db.log.Warn("WAL heal failed", "err", err)
 		if db.fenced.Load() {
 			return ErrFenced

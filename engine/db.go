@@ -51,7 +51,7 @@ type DB struct {
 	pendingBytes int
 	inflight     []*walGroup
 	nextWALID    uint64 // id for the next group
-	nextSeq      uint64 // first sequence number of the next group
+	nextSeq      uint64 // first sequence number of the next group (applied or in flight)
 	nextApplyID  uint64 // first WAL id not applied to the memtable
 	floor        uint64 // WAL epoch floor at nextApplyID
 	lastPutStart time.Time
@@ -123,7 +123,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	db.visibleSeq.Store(m.LastSeq)
 
 	db.cmu.Lock()
-	err = db.recoverLocked(ctx)
+	err = db.recoverLocked(ctx, true)
 	db.cmu.Unlock()
 	if err != nil {
 		cancel()
@@ -141,8 +141,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 // WAL write failed runs it again before taking new writes, so that it and
 // the log agree on exactly which groups became durable. cmu must be held and
 // no WAL PUT may be in flight.
-func (db *DB) recoverLocked(ctx context.Context) error {
-	if err := db.bumpEpoch(ctx); err != nil {
+func (db *DB) recoverLocked(ctx context.Context, opening bool) error {
+	if err := db.bumpEpoch(ctx, opening); err != nil {
 		return err
 	}
 	if err := db.replayLocked(ctx); err != nil {
@@ -152,9 +152,11 @@ func (db *DB) recoverLocked(ctx context.Context) error {
 	return nil
 }
 
-// bumpEpoch installs a manifest with a higher writer epoch. A newer writer
-// that already bumped past us makes our write conflict: we are fenced.
-func (db *DB) bumpEpoch(ctx context.Context) error {
+// bumpEpoch installs a manifest with a higher writer epoch. Once we own the
+// database, a conflicting write means a newer writer bumped past us: we are
+// fenced. While opening, a conflict only means another writer (perhaps the
+// one we are replacing) wrote first; we start again from its manifest.
+func (db *DB) bumpEpoch(ctx context.Context, opening bool) error {
 	db.manMu.Lock()
 	defer db.manMu.Unlock()
 	for attempt := 0; ; attempt++ {
@@ -170,8 +172,7 @@ func (db *DB) bumpEpoch(ctx context.Context) error {
 		if !errors.Is(err, manifest.ErrConflict) {
 			return err
 		}
-		if db.epoch != 0 {
-			// We owned the database and someone wrote past us.
+		if !opening {
 			db.fenced.Store(true)
 			return fmt.Errorf("%w: manifest version %d was written by another writer", ErrFenced, next.Version)
 		}
@@ -200,10 +201,12 @@ func (db *DB) bumpEpoch(ctx context.Context) error {
 // valid ones until the first missing id, which it fences with an empty
 // object of the current epoch.
 //
-// An object is valid if its epoch is at least the floor (the highest epoch
-// seen so far in the log); lower-epoch objects were written by a fenced
-// writer past a fence and were never acknowledged. Its first sequence number
-// must continue the log exactly, or the log is corrupt.
+// An object is applied if its epoch is at least the floor (the highest
+// epoch applied so far) and its first sequence number continues the log.
+// Lower-epoch objects were written by a fenced writer past a fence; objects
+// that start past the expected sequence number follow a group that failed.
+// Neither was ever acknowledged. An object that starts before the expected
+// sequence number can only come from corruption.
 func (db *DB) replayLocked(ctx context.Context) error {
 	fetch := newPrefetcher(ctx, db.objs, db.nextApplyID, 8)
 	defer fetch.stop()
@@ -211,12 +214,13 @@ func (db *DB) replayLocked(ctx context.Context) error {
 		id := db.nextApplyID
 		data, err := fetch.get(id)
 		if errors.Is(err, objstore.ErrNotFound) {
-			fence := encodeWAL(&walObject{epoch: db.epoch, id: id, firstSeq: db.nextSeq}, nil)
+			fence := encodeWAL(&walObject{epoch: db.epoch, id: id, firstSeq: db.visibleSeq.Load() + 1}, nil)
 			err := db.putWAL(ctx, id, db.epoch, fence)
 			if err == nil {
 				db.floor = db.epoch
 				db.nextApplyID = id + 1
 				db.nextWALID = id + 1
+				db.nextSeq = db.visibleSeq.Load() + 1
 				db.noteApplied()
 				return nil
 			}
@@ -242,8 +246,14 @@ func (db *DB) replayLocked(ctx context.Context) error {
 			return fmt.Errorf("%w: WAL %d was written by epoch %d (ours is %d)", ErrFenced, id, w.epoch, db.epoch)
 		case w.epoch < db.floor:
 			db.log.Info("skipping WAL object of a fenced writer", "id", id, "epoch", w.epoch, "floor", db.floor)
-		case w.firstSeq != db.nextSeq:
-			return fmt.Errorf("replay WAL %d: %w: starts at sequence %d, expected %d", id, ErrCorruptWAL, w.firstSeq, db.nextSeq)
+		case w.firstSeq > db.visibleSeq.Load()+1:
+			// An orphan: a group whose predecessor in its writer's pipeline
+			// never became durable. It was never acknowledged (acks wait for
+			// every earlier group), so it is skipped, and every later replay
+			// of this same log prefix skips it too.
+			db.log.Info("skipping orphaned WAL object", "id", id, "epoch", w.epoch, "first_seq", w.firstSeq, "expected", db.visibleSeq.Load()+1)
+		case w.firstSeq < db.visibleSeq.Load()+1:
+			return fmt.Errorf("replay WAL %d: %w: starts at sequence %d, expected %d", id, ErrCorruptWAL, w.firstSeq, db.visibleSeq.Load()+1)
 		default:
 			db.floor = w.epoch
 			db.applyLocked(w.firstSeq, w.ops)
@@ -296,9 +306,7 @@ func (db *DB) applyLocked(firstSeq uint64, ops []op) {
 	mem := db.mem
 	db.mu.Unlock()
 	mem.apply(firstSeq, ops)
-	n := uint64(len(ops))
-	db.nextSeq = firstSeq + n
-	db.visibleSeq.Store(firstSeq + n - 1)
+	db.visibleSeq.Store(firstSeq + uint64(len(ops)) - 1)
 }
 
 // noteApplied counts WAL objects into the memtable and freezes it at a
@@ -321,7 +329,7 @@ func (db *DB) freezeLocked() {
 	m := db.mem
 	m.mu.Lock()
 	m.walNext = db.nextApplyID
-	m.lastSeq = db.nextSeq - 1
+	m.lastSeq = db.visibleSeq.Load()
 	m.epochFloor = db.floor
 	m.mu.Unlock()
 	db.imm = append(db.imm, m)

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/s2lite/s2lite/objstore"
+	"github.com/s2lite/s2lite/sst"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -94,3 +95,5 @@ func TestWriteGetReopen(t *testing.T) {
 	defer db.Close()
 	check(db)
 }
+
+func tableOptsSmall() sst.WriterOptions { return sst.WriterOptions{BlockSize: 256} }
