@@ -1,0 +1,132 @@
+package sst
+
+import (
+	"context"
+)
+
+// Iter walks a table's point entries in Compare order, fetching data blocks
+// as it reaches them. Range deletions are not applied. An Iter is not safe
+// for concurrent use; create one per goroutine.
+type Iter struct {
+	r      *Reader
+	ctx    context.Context
+	idx    int // index of the current data block
+	bi     blockIter
+	seek   []byte // scratch for seek targets
+	key    Key
+	expiry int64
+	value  []byte
+	valid  bool
+	closed bool
+	err    error
+}
+
+// NewIter returns an unpositioned iterator. ctx governs the reads it makes.
+func (r *Reader) NewIter(ctx context.Context) *Iter {
+	return &Iter{r: r, ctx: ctx}
+}
+
+// First positions at the first entry. Like SeekGE it clears a previous
+// error, so a failed read can be retried.
+func (it *Iter) First() bool {
+	if it.closed {
+		return false
+	}
+	it.err = nil
+	if !it.loadBlock(0) {
+		return false
+	}
+	it.bi.first()
+	return it.settle()
+}
+
+// SeekGE positions at the first entry whose User is >= user, at any Seq.
+func (it *Iter) SeekGE(user []byte) bool {
+	if it.closed {
+		return false
+	}
+	it.err = nil
+	// (user, MaxSeq, kindMax) sorts before every entry for user.
+	it.seek = appendInternalKey(it.seek[:0], user, MaxSeq, kindMax)
+	if !it.loadBlock(it.r.searchIndex(it.seek)) {
+		return false
+	}
+	it.bi.seekGE(it.seek)
+	return it.settle()
+}
+
+// Next moves to the following entry.
+func (it *Iter) Next() bool {
+	if !it.valid {
+		return false
+	}
+	it.bi.next()
+	return it.settle()
+}
+
+// loadBlock makes data block i current, leaving the block iterator
+// unpositioned. Past the last block it invalidates the iterator.
+func (it *Iter) loadBlock(i int) bool {
+	it.valid = false
+	it.idx = i
+	if i >= len(it.r.index) {
+		return false
+	}
+	h := it.r.index[i].h
+	blk, err := it.r.readDataBlock(it.ctx, h)
+	if err != nil {
+		it.err = err
+		return false
+	}
+	it.bi.init(blk, h.offset)
+	return true
+}
+
+// settle decodes the block iterator's entry, moving on to the next block
+// when the current one is exhausted.
+func (it *Iter) settle() bool {
+	for !it.bi.valid {
+		if it.bi.err != nil {
+			it.err, it.valid = it.bi.err, false
+			return false
+		}
+		if !it.loadBlock(it.idx + 1) {
+			return false
+		}
+		it.bi.first()
+	}
+	var err error
+	it.key, it.expiry, it.value, err = decodeDataEntry(&it.bi)
+	if err != nil {
+		it.err, it.valid = err, false
+		return false
+	}
+	it.valid = true
+	return true
+}
+
+// Valid reports whether the iterator is positioned at an entry.
+func (it *Iter) Valid() bool { return it.valid }
+
+// Key returns the current key, valid until the next positioning call.
+func (it *Iter) Key() Key { return it.key }
+
+// Expiry returns the current entry's expiry in Unix milliseconds (0: never).
+func (it *Iter) Expiry() int64 { return it.expiry }
+
+// Value returns the current value, valid until the next positioning call.
+// It must not be modified.
+func (it *Iter) Value() []byte { return it.value }
+
+// Err returns the error that stopped iteration, if any. Running off the end
+// is not an error.
+func (it *Iter) Err() error { return it.err }
+
+// Close releases the iterator and returns Err. Later positioning calls
+// return false.
+func (it *Iter) Close() error {
+	it.closed, it.valid = true, false
+	it.bi = blockIter{}
+	it.key, it.value = Key{}, nil
+	return it.err
+}
