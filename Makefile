@@ -1,0 +1,38 @@
+# s2lite build, test and benchmark entry points.
+#
+# `make test` needs only Go: the MinIO it tests against is installed (pinned,
+# cached in $(go env GOPATH)/bin) and started on a free loopback port by
+# internal/tools/withminio, and stopped afterwards.
+
+GO        ?= go
+WITHMINIO := $(GO) run ./internal/tools/withminio --
+TESTFLAGS ?= -race -count=1 -timeout 15m
+RESULTS   ?= bench/results
+
+.PHONY: all build vet test test-short bench bench-engine run clean
+
+all: vet test
+
+build:
+	$(GO) build ./...
+
+vet:
+	$(GO) vet ./...
+
+# Everything, with the race detector, against memory, local-directory and
+# MinIO stores.
+test:
+	$(WITHMINIO) $(GO) test $(TESTFLAGS) ./...
+
+# Quick loop without MinIO: S3 tests skip themselves.
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Benchmarks against a real MinIO; results go to $(RESULTS).
+bench: bench-engine
+
+bench-engine:
+	$(WITHMINIO) $(GO) run ./bench engine -out $(RESULTS)
+
+clean:
+	rm -rf bench/results/tmp
