@@ -77,14 +77,32 @@ func runEngine(args []string) error {
 	rounds := fs.Int("rounds", 10, "latency: alternating rounds of engine and raw samples")
 	perRound := fs.Int("per-round", 100, "latency: samples per round")
 	writers := fs.Int("writers", 16, "throughput: concurrent writers")
-	depth := fs.Int("depth", 32, "throughput: writes each writer keeps in flight")
+	depth := fs.Int("depth", 128, "throughput: writes each writer keeps in flight")
 	duration := fs.Duration("duration", 10*time.Second, "throughput: measured time (after 2s warm-up)")
 	keys := fs.Int("keys", 50000, "reads: keys loaded before reading")
+	only := fs.String("only", "", "run just one workload: latency, throughput or reads (no report files)")
 	fs.Parse(args)
 	ctx := context.Background()
 
 	rep := EngineReport{When: time.Now().UTC().Format(time.RFC3339), Machine: machine()}
 	var err error
+	switch *only {
+	case "":
+	case "latency":
+		r, err := benchLatency(ctx, *bucket, *valueSize, *rounds, *perRound)
+		fmt.Printf("%+v\n", r)
+		return err
+	case "throughput":
+		r, err := benchThroughput(ctx, *bucket, *valueSize, *writers, *depth, *duration)
+		fmt.Printf("%+v\n", r)
+		return err
+	case "reads":
+		r, err := benchReads(ctx, *bucket, *valueSize, *keys)
+		fmt.Printf("%+v\n", r)
+		return err
+	default:
+		return fmt.Errorf("unknown workload %q", *only)
+	}
 	if rep.Latency, err = benchLatency(ctx, *bucket, *valueSize, *rounds, *perRound); err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
