@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/s2lite/s2lite/internal/s3test"
 	"github.com/s2lite/s2lite/objstore"
@@ -368,6 +369,11 @@ func testList(t *testing.T, ctx context.Context, s objstore.Store) {
 			// Local leaves ETags out of listings; where given they must match.
 			if o.ETag != "" && o.ETag != etags[o.Key] {
 				t.Errorf("List: %q has ETag %q, want %q", o.Key, o.ETag, etags[o.Key])
+			}
+			// Garbage collection relies on write times (clocks may differ
+			// a little between client and server).
+			if age := time.Since(o.LastModified); age < -time.Minute || age > 10*time.Minute {
+				t.Errorf("List: %q has LastModified %v (age %v)", o.Key, o.LastModified, age)
 			}
 		}
 		return out

@@ -335,7 +335,7 @@ func (l *Local) List(ctx context.Context, prefix, startAfter string, limit int) 
 			}
 			return err
 		}
-		out = append(out, ObjectInfo{Key: key, Size: fi.Size()})
+		out = append(out, ObjectInfo{Key: key, Size: fi.Size(), LastModified: fi.ModTime()})
 		return nil
 	})
 	if err != nil {

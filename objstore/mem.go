@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Memory is a Store kept in process memory, for tests and benchmarks. ETags
@@ -19,8 +20,9 @@ type Memory struct {
 }
 
 type memObject struct {
-	data []byte
-	etag string
+	data    []byte
+	etag    string
+	written time.Time
 }
 
 var _ Store = (*Memory)(nil)
@@ -36,7 +38,7 @@ func md5Hex(data []byte) string {
 }
 
 func newMemObject(data []byte) memObject {
-	return memObject{data: slices.Clone(data), etag: md5Hex(data)}
+	return memObject{data: slices.Clone(data), etag: md5Hex(data), written: time.Now()}
 }
 
 // Get returns a copy of the object and its ETag.
@@ -153,7 +155,7 @@ func (m *Memory) List(ctx context.Context, prefix, startAfter string, limit int)
 	m.mu.RLock()
 	for k, obj := range m.objects {
 		if strings.HasPrefix(k, prefix) && k > startAfter {
-			out = append(out, ObjectInfo{Key: k, Size: int64(len(obj.data)), ETag: obj.etag})
+			out = append(out, ObjectInfo{Key: k, Size: int64(len(obj.data)), ETag: obj.etag, LastModified: obj.written})
 		}
 	}
 	m.mu.RUnlock()

@@ -12,6 +12,7 @@ package objstore
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ErrNotFound is returned when the object does not exist.
@@ -28,7 +29,10 @@ var ErrPreconditionFailed = errors.New("objstore: precondition failed")
 type ObjectInfo struct {
 	Key  string
 	Size int64
-	ETag string
+	ETag string // may be empty where computing it would mean reading the object
+	// LastModified is when the object was last written. Garbage collection
+	// uses it to leave young objects alone.
+	LastModified time.Time
 }
 
 // Store is an object store. Keys are slash-separated paths relative to the

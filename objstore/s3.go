@@ -453,7 +453,7 @@ func (s *S3) List(ctx context.Context, prefix, startAfter string, limit int) ([]
 		if !ok {
 			continue // cannot happen: the listing is under our prefix
 		}
-		out = append(out, ObjectInfo{Key: key, Size: obj.Size, ETag: obj.ETag})
+		out = append(out, ObjectInfo{Key: key, Size: obj.Size, ETag: obj.ETag, LastModified: obj.LastModified})
 		if limit > 0 && len(out) >= limit {
 			break
 		}
