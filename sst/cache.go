@@ -84,6 +84,21 @@ func (c *Cache) get(id, offset uint64) ([]byte, bool) {
 	return c.shard(k).get(k)
 }
 
+// has reports whether a block is cached, without counting a hit or a miss
+// or refreshing its recency: readahead uses it to avoid fetching blocks it
+// already has.
+func (c *Cache) has(id, offset uint64) bool {
+	if c == nil {
+		return false
+	}
+	k := cacheKey{id, offset}
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[k]
+	return ok
+}
+
 // set inserts a block, which must not be modified afterwards. A concurrent
 // miss may already have inserted the same block; the newer copy replaces it.
 func (c *Cache) set(id, offset uint64, val []byte) {

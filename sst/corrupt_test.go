@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// readAll opens b and reads everything a caller could: properties, range
-// deletions, a full scan, seeks and gets. It fails the test if any result
+// readAll opens b and reads everything a caller could: a cold full scan
+// (read ahead), properties, range deletions, gets, and a scan partly served
+// by the blocks the gets cached. It fails the test if any result
 // differs from the model es/rds or any error does not wrap ErrCorrupt, and
 // returns whether corruption was reported.
 func readAll(t *testing.T, b []byte, es []entry, rds []RangeDel, wantProps Properties, desc string) (corrupt bool) {
@@ -23,7 +24,35 @@ func readAll(t *testing.T, b []byte, es []entry, rds []RangeDel, wantProps Prope
 		}
 		return err != nil
 	}
-	r, err := Open(ctx, newMemObject(b), ReaderOptions{Cache: NewCache(1 << 20)})
+	// scan compares a full scan with the model up to the first error.
+	scan := func(r *Reader) bool {
+		t.Helper()
+		it := r.NewIter(ctx)
+		i := 0
+		for ok := it.First(); ok; ok = it.Next() {
+			if i >= len(es) || !sameEntry(iterEntry(it), es[i]) {
+				t.Fatalf("%s: entry %d is %s", desc, i, iterEntry(it))
+			}
+			i++
+		}
+		if check(it.Close()) {
+			return true
+		}
+		if i != len(es) {
+			t.Fatalf("%s: scan ended after %d of %d entries without error", desc, i, len(es))
+		}
+		return false
+	}
+
+	// A cold scan without a cache first, so that readahead rather than the
+	// Gets below fetches the blocks.
+	r, err := Open(ctx, newMemObject(b), ReaderOptions{})
+	if check(err) {
+		return true
+	}
+	corrupt = scan(r)
+
+	r, err = Open(ctx, newMemObject(b), ReaderOptions{Cache: NewCache(1 << 20)})
 	if check(err) {
 		return true
 	}
@@ -53,21 +82,7 @@ func readAll(t *testing.T, b []byte, es []entry, rds []RangeDel, wantProps Prope
 		}
 	}
 
-	it := r.NewIter(ctx)
-	i := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		if i >= len(es) || !sameEntry(iterEntry(it), es[i]) {
-			t.Fatalf("%s: entry %d is %s", desc, i, iterEntry(it))
-		}
-		i++
-	}
-	if check(it.Close()) {
-		return true
-	}
-	if i != len(es) {
-		t.Fatalf("%s: scan ended after %d of %d entries without error", desc, i, len(es))
-	}
-	return corrupt
+	return scan(r) || corrupt
 }
 
 // corruptionTable builds a small table with every kind of block populated.
@@ -94,6 +109,13 @@ func TestCorruptionByteFlips(t *testing.T) {
 			orig, es, rds, p := corruptionTable(t, rng, tc.n, tc.opts)
 			if readAll(t, orig, es, rds, p, "original") {
 				t.Fatal("original table reported corrupt")
+			}
+			// The cold scans of readAll must exercise readahead.
+			r, obj := openTable(t, orig, ReaderOptions{})
+			opened := obj.reads.Load()
+			collect(r.NewIter(context.Background()))
+			if n := obj.reads.Load() - opened; n >= int64(len(r.index)) || len(r.index) < 10 {
+				t.Fatalf("cold scan made %d reads for %d blocks", n, len(r.index))
 			}
 			positions := make([]int, len(orig))
 			for i := range positions {

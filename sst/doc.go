@@ -111,9 +111,13 @@
 // covers the footer and the metadata of typical tables; only when the
 // metadata is larger does Open make a second read for the rest. The index,
 // filter, range deletions and properties are decoded into memory. Data
-// blocks are then read one ranged read each, when a Get or an Iter needs
-// them, verified against their checksum, decompressed and kept in the
-// optional Cache.
+// blocks are then read when a Get or an Iter needs them, verified against
+// their checksum, decompressed and kept in the optional Cache. A Get reads
+// at most one block. An Iter that has loaded two consecutive blocks reads
+// ahead: it fetches the next blocks, which are contiguous, with one ranged
+// read of a window doubling from 64 KiB to ReaderOptions.MaxReadahead
+// (1 MiB by default), in the background while it consumes the previous
+// window. Each block of a window is still verified and cached on its own.
 //
 // Any checksum mismatch or malformed structure yields an error wrapping
 // ErrCorrupt; the reader never returns data from a block that failed

@@ -26,6 +26,11 @@ type ReaderOptions struct {
 	// CacheID identifies the table in Cache and must be unique among the
 	// tables sharing it.
 	CacheID uint64
+	// MaxReadahead bounds, in bytes, the single read an Iter makes to fetch
+	// data blocks ahead of a sequential scan. 0 means DefaultMaxReadahead;
+	// a negative value disables readahead, so that an Iter reads one block
+	// at a time.
+	MaxReadahead int64
 }
 
 // metaReadSize is how much of the object's tail Open reads first. It covers
@@ -41,6 +46,7 @@ type Reader struct {
 	obj       ReadableObject
 	cache     *Cache
 	cacheID   uint64
+	readahead int64 // MaxReadahead resolved; 0 disables readahead
 	props     Properties
 	rangeDels []RangeDel
 	filter    *bloom.BloomFilter // nil when the table has none
@@ -82,7 +88,11 @@ func Open(ctx context.Context, obj ReadableObject, opts ReaderOptions) (*Reader,
 		return decodeStoredBlock(meta[h.offset-metaOff:h.end()-metaOff], h.offset)
 	}
 
-	r := &Reader{obj: obj, cache: opts.Cache, cacheID: opts.CacheID}
+	r := &Reader{obj: obj, cache: opts.Cache, cacheID: opts.CacheID, readahead: opts.MaxReadahead}
+	if r.readahead == 0 {
+		r.readahead = DefaultMaxReadahead
+	}
+	r.readahead = max(r.readahead, 0)
 	b, err := metaBlock(f.props)
 	if err != nil {
 		return nil, err
@@ -278,7 +288,7 @@ func (r *Reader) searchIndex(target []byte) int {
 }
 
 // readDataBlock returns a verified, uncompressed, parsed data block, from
-// the cache when possible.
+// the cache when possible, else with one ranged read.
 func (r *Reader) readDataBlock(ctx context.Context, h blockHandle) (block, error) {
 	if b, ok := r.cache.get(r.cacheID, h.offset); ok {
 		return parseBlock(b, h.offset)
@@ -287,9 +297,19 @@ func (r *Reader) readDataBlock(ctx context.Context, h blockHandle) (block, error
 	if err != nil {
 		return block{}, err
 	}
+	return r.decodeDataBlock(raw, h, false)
+}
+
+// decodeDataBlock verifies, decompresses and parses the data block stored
+// in raw (block bytes and trailer) and adds it to the cache. copyRaw says
+// that an uncompressed block, which would alias raw, must be copied.
+func (r *Reader) decodeDataBlock(raw []byte, h blockHandle, copyRaw bool) (block, error) {
 	b, err := decodeStoredBlock(raw, h.offset)
 	if err != nil {
 		return block{}, err
+	}
+	if copyRaw && raw[h.length] == compressionNone {
+		b = bytes.Clone(b)
 	}
 	blk, err := parseBlock(b, h.offset)
 	if err != nil {

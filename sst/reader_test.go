@@ -21,8 +21,12 @@ func TestRoundTrip(t *testing.T) {
 					es := randEntries(rng, 3000)
 					opts := WriterOptions{BlockSize: bs, RestartInterval: ri, DisableCompression: nocomp}
 					b, _ := buildTable(t, opts, es, nil)
-					testReaderMatches(t, rng, b, es, ReaderOptions{Cache: NewCache(1 << 20), CacheID: 1})
-					testReaderMatches(t, rng, b, es, ReaderOptions{})
+					// With and without a cache, readahead at its default,
+					// off, and at one block per background fetch.
+					for _, ra := range []int64{0, -1, 1} {
+						testReaderMatches(t, rng, b, es, ReaderOptions{Cache: NewCache(1 << 20), CacheID: 1, MaxReadahead: ra})
+						testReaderMatches(t, rng, b, es, ReaderOptions{MaxReadahead: ra})
+					}
 				})
 			}
 		}
@@ -79,6 +83,24 @@ func testReaderMatches(t *testing.T, rng *rand.Rand, b []byte, es []entry, ropts
 	}
 	if it.First() || it.Valid() {
 		t.Fatal("closed iterator positioned")
+	}
+
+	// Forward skip-scans: seeks that land in the current block, in blocks
+	// fetched ahead and beyond them, each followed by a few Nexts.
+	it = r.NewIter(ctx)
+	for pos := rng.IntN(10); pos < len(es); pos += 1 + rng.IntN([]int{5, 50, 500}[rng.IntN(3)]) {
+		target := es[pos].key.User
+		want := sort.Search(len(es), func(i int) bool { return bytes.Compare(es[i].key.User, target) >= 0 })
+		ok := it.SeekGE(target)
+		for j := want; j < min(want+1+rng.IntN(40), len(es)); j++ {
+			if g := iterEntry(it); !ok || !sameEntry(g, es[j]) {
+				t.Fatalf("skip-scan SeekGE(%q)+%d: got %t %s, want %s (err %v)", target, j-want, ok, g, es[j], it.Err())
+			}
+			ok = it.Next()
+		}
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
 	}
 
 	// Get at random snapshots against the model, for present and absent keys.
@@ -290,13 +312,18 @@ func TestGetReadsOneBlock(t *testing.T) {
 	es := randEntries(rng, 3000)
 	b, _ := buildTable(t, WriterOptions{BlockSize: 128}, es, nil)
 	r, obj := openTable(t, b, ReaderOptions{})
+	// Sequential Gets read one block each: readahead is for iterators.
 	for _, e := range es[:200] {
-		before := obj.reads.Load()
+		before, bytesBefore := obj.reads.Load(), obj.bytes.Load()
 		if _, _, _, ok, err := r.Get(context.Background(), e.key.User, e.key.Seq); !ok || err != nil {
 			t.Fatalf("Get(%s): %t %v", e.key, ok, err)
 		}
 		if n := obj.reads.Load() - before; n != 1 {
 			t.Fatalf("Get(%s) made %d reads", e.key, n)
+		}
+		h := r.index[blockOf(r, e)].h
+		if n := obj.bytes.Load() - bytesBefore; n != int64(h.length+blockTrailerLen) {
+			t.Fatalf("Get(%s) read %d bytes for a %d-byte block", e.key, n, h.length+blockTrailerLen)
 		}
 	}
 }
