@@ -9,7 +9,7 @@ WITHMINIO := $(GO) run ./internal/tools/withminio --
 TESTFLAGS ?= -race -count=1 -timeout 15m
 RESULTS   ?= bench/results
 
-.PHONY: all build vet test test-short bench bench-engine run clean
+.PHONY: all build vet test test-short bench bench-engine bench-ingest run clean
 
 all: vet test
 
@@ -29,10 +29,13 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 # Benchmarks against a real MinIO; results go to $(RESULTS).
-bench: bench-engine
+bench: bench-engine bench-ingest
 
 bench-engine:
 	$(WITHMINIO) $(GO) run ./bench engine -out $(RESULTS)
+
+bench-ingest:
+	$(WITHMINIO) $(GO) run ./bench ingest -out $(RESULTS)
 
 clean:
 	rm -rf bench/results/tmp

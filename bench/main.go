@@ -25,7 +25,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench engine [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench engine|ingest [flags]")
 		os.Exit(2)
 	}
 	if path := os.Getenv("S2LITE_BENCH_CPUPROFILE"); path != "" {
@@ -38,8 +38,10 @@ func main() {
 	switch os.Args[1] {
 	case "engine":
 		err = runEngine(os.Args[2:])
+	case "ingest":
+		err = runIngest(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown benchmark %q (have: engine)", os.Args[1])
+		err = fmt.Errorf("unknown benchmark %q (have: engine, ingest)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

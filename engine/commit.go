@@ -68,6 +68,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) error {
 // visible in that order, and if one fails every later one fails too. Submit
 // blocks only while too many bytes wait to be flushed (a write stall).
 func (db *DB) Submit(ctx context.Context, b *Batch) (*PendingWrite, error) {
+	if db.readOnly {
+		return nil, ErrReadOnly
+	}
 	if err := b.validate(); err != nil {
 		return nil, err
 	}
@@ -215,13 +218,14 @@ func (db *DB) failure() error {
 	return fmt.Errorf("engine: write not acknowledged: %w", db.walErr)
 }
 
-// waitForRoom blocks while the unflushed memtables exceed their bound.
+// waitForRoom blocks while the unflushed memtables exceed their bound or
+// L0 holds too many tables, until flushes and compactions catch up.
 func (db *DB) waitForRoom(ctx context.Context) error {
 	var start time.Time
 	for {
 		db.mu.Lock()
-		over := db.unflushedLocked() > db.opts.MaxUnflushedBytes
-		ch := db.flushed
+		over := db.unflushedLocked() > db.opts.MaxUnflushedBytes || len(db.current.l0) >= db.opts.L0StopWrites
+		ch := db.progress
 		db.mu.Unlock()
 		if !over {
 			if !start.IsZero() {

@@ -64,7 +64,7 @@ type DB struct {
 	mem        *memtable
 	imm        []*memtable // frozen, oldest first
 	current    *version
-	flushed    chan struct{} // closed and replaced after every flush
+	progress   chan struct{} // closed and replaced after every flush and compaction
 	flushKick  chan struct{}
 	visibleSeq atomic.Uint64
 
@@ -76,9 +76,17 @@ type DB struct {
 	nextFileNum uint64
 	tables      *tableSet
 
-	fenced atomic.Bool
-	closed atomic.Bool
-	m      metrics
+	compactMu   sync.Mutex // one compaction at a time
+	compactKick chan struct{}
+
+	gcMu         sync.Mutex // one garbage collection at a time
+	gcManifests  map[uint64]*manifest.Manifest
+	gcWALScanned uint64 // WAL ids up to here hold only fences
+
+	readOnly bool // opened at a checkpoint
+	fenced   atomic.Bool
+	closed   atomic.Bool
+	m        metrics
 }
 
 // Open opens (or creates) the database in opts.Store. It fences every
@@ -89,21 +97,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, errors.New("engine: Options.Store is required")
 	}
 	opts = opts.withDefaults()
-	bgCtx, cancel := context.WithCancel(context.Background())
-	db := &DB{
-		opts:      opts,
-		objs:      opts.Store,
-		manifests: manifest.NewStore(opts.Store, opts.Logger),
-		log:       opts.Logger,
-		cache:     sst.NewCache(opts.BlockCacheBytes),
-		bgCtx:     bgCtx,
-		bgCancel:  cancel,
-		mem:       newMemtable(),
-		flushed:   make(chan struct{}),
-		flushKick: make(chan struct{}, 1),
-	}
-	db.drained = sync.NewCond(&db.cmu)
-	db.tables = newTableSet(db.objs, db.cache)
+	db := newDB(opts)
+	cancel := db.bgCancel
 
 	m, err := db.manifests.Latest(ctx)
 	if err != nil {
@@ -133,7 +128,49 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		"wal_next", db.nextWALID, "last_seq", db.visibleSeq.Load())
 	db.bgWG.Add(1)
 	go db.flushLoop()
+	if !opts.DisableAutoCompaction {
+		db.bgWG.Add(1)
+		go db.compactLoop()
+	}
+	if opts.GCInterval > 0 {
+		db.bgWG.Add(1)
+		go db.gcLoop()
+	}
 	return db, nil
+}
+
+func newDB(opts Options) *DB {
+	bgCtx, cancel := context.WithCancel(context.Background())
+	db := &DB{
+		opts:        opts,
+		objs:        opts.Store,
+		manifests:   manifest.NewStore(opts.Store, opts.Logger),
+		log:         opts.Logger,
+		cache:       sst.NewCache(opts.BlockCacheBytes),
+		bgCtx:       bgCtx,
+		bgCancel:    cancel,
+		mem:         newMemtable(),
+		progress:    make(chan struct{}),
+		flushKick:   make(chan struct{}, 1),
+		compactKick: make(chan struct{}, 1),
+		gcManifests: map[uint64]*manifest.Manifest{},
+	}
+	db.drained = sync.NewCond(&db.cmu)
+	db.tables = newTableSet(db.objs, db.cache)
+	return db
+}
+
+// writable reports whether the DB may change the store.
+func (db *DB) writable() error {
+	switch {
+	case db.readOnly:
+		return ErrReadOnly
+	case db.closed.Load():
+		return ErrClosed
+	case db.fenced.Load():
+		return ErrFenced
+	}
+	return nil
 }
 
 // recoverLocked bumps the writer epoch and replays the log from the first
@@ -347,6 +384,10 @@ func (db *DB) freezeLocked() {
 func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return ErrClosed
+	}
+	if db.readOnly {
+		db.bgCancel()
+		return nil
 	}
 	db.cmu.Lock()
 	db.closing = true

@@ -54,74 +54,88 @@ func (db *DB) flushLoop() {
 }
 
 // flushMemtable writes m as one L0 table and installs a manifest that
-// references it and moves the WAL replay start past m.
+// references it and moves the WAL replay start past it.
 func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 	entries := m.all()
 	rangeDels := m.rangeDelsAt(^uint64(0))
-
-	db.manMu.Lock()
-	fileNum := db.nextFileNum
-	db.nextFileNum++
-	epoch := db.epoch
-	db.manMu.Unlock()
-
 	var table *manifest.Table
 	if len(entries) > 0 || len(rangeDels) > 0 {
-		t, err := db.writeTable(ctx, epoch, fileNum, entries, rangeDels)
-		if err != nil {
-			return err
+		w := sst.NewWriter(db.opts.Table)
+		for _, e := range entries {
+			if err := w.Add(sst.Key{User: e.key, Seq: e.seq, Kind: e.kind}, e.expiry, e.value); err != nil {
+				return fmt.Errorf("flush: build table: %w", err)
+			}
 		}
+		for _, rd := range rangeDels {
+			if err := w.AddRangeDel(rd); err != nil {
+				return fmt.Errorf("flush: build table: %w", err)
+			}
+		}
+		data, props, err := w.Finish()
+		if err != nil {
+			return fmt.Errorf("flush: build table: %w", err)
+		}
+		t, err := db.uploadTable(ctx, data, props)
+		if err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+		db.m.flushBytes.Add(uint64(len(data)))
 		table = &t
 	}
 
 	db.manMu.Lock()
 	defer db.manMu.Unlock()
 	next := db.man.Clone()
-	next.Version++
-	next.NextFileNum = db.nextFileNum
 	next.LastSeq = m.lastSeq
 	next.WALReplayFrom = m.walNext
 	next.WALEpochFloor = m.epochFloor
 	if table != nil {
 		next.L0 = append([]manifest.Table{*table}, next.L0...)
 	}
+	err := db.installLocked(ctx, next, func() { db.imm = db.imm[1:] })
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	db.m.flushes.Add(1)
+	db.kickCompaction()
+	return nil
+}
+
+// installLocked writes next as the following manifest version and makes it
+// the read view. andThen runs under the read-state lock in the same step,
+// so readers never see the new tables and the memtable they came from
+// missing (or both present) at once. manMu must be held.
+func (db *DB) installLocked(ctx context.Context, next *manifest.Manifest, andThen func()) error {
+	next.Version = db.man.Version + 1
+	next.WriterEpoch = db.man.WriterEpoch
+	next.NextFileNum = db.nextFileNum
 	if err := db.manifests.Write(ctx, next); err != nil {
 		if errors.Is(err, manifest.ErrConflict) {
 			db.fenced.Store(true)
 			return fmt.Errorf("%w: %v", ErrFenced, err)
 		}
-		return fmt.Errorf("flush: %w", err)
+		return err
 	}
 	db.man = next
 	v := db.tables.version(next)
-
 	db.mu.Lock()
 	db.current = v
-	db.imm = db.imm[1:]
-	close(db.flushed)
-	db.flushed = make(chan struct{})
+	if andThen != nil {
+		andThen()
+	}
+	close(db.progress)
+	db.progress = make(chan struct{})
 	db.mu.Unlock()
-	db.m.flushes.Add(1)
 	return nil
 }
 
-// writeTable builds and uploads one SST.
-func (db *DB) writeTable(ctx context.Context, epoch, fileNum uint64, entries []memEntry, rangeDels []sst.RangeDel) (manifest.Table, error) {
-	w := sst.NewWriter(db.opts.Table)
-	for _, e := range entries {
-		if err := w.Add(sst.Key{User: e.key, Seq: e.seq, Kind: e.kind}, e.expiry, e.value); err != nil {
-			return manifest.Table{}, fmt.Errorf("flush: build table: %w", err)
-		}
-	}
-	for _, rd := range rangeDels {
-		if err := w.AddRangeDel(rd); err != nil {
-			return manifest.Table{}, fmt.Errorf("flush: build table: %w", err)
-		}
-	}
-	data, props, err := w.Finish()
-	if err != nil {
-		return manifest.Table{}, fmt.Errorf("flush: build table: %w", err)
-	}
+// uploadTable stores a finished table under a fresh name of the current
+// epoch and returns its manifest entry.
+func (db *DB) uploadTable(ctx context.Context, data []byte, props sst.Properties) (manifest.Table, error) {
+	db.manMu.Lock()
+	fileNum, epoch := db.nextFileNum, db.epoch
+	db.nextFileNum++
+	db.manMu.Unlock()
 	t := manifest.Table{
 		FileNum: fileNum, Epoch: epoch, Size: int64(len(data)),
 		Smallest: props.SmallestKey, Largest: props.LargestKey,
@@ -134,22 +148,21 @@ func (db *DB) writeTable(ctx context.Context, epoch, fileNum uint64, entries []m
 	// only be our own earlier attempt, which we verify.
 	if _, err := db.objs.PutIfAbsent(ctx, t.ObjectKey(), data); err != nil {
 		if !errors.Is(err, objstore.ErrPreconditionFailed) {
-			return manifest.Table{}, fmt.Errorf("flush: upload %s: %w", t.ObjectKey(), err)
+			return manifest.Table{}, fmt.Errorf("upload %s: %w", t.ObjectKey(), err)
 		}
 		existing, _, gerr := db.objs.Get(ctx, t.ObjectKey())
 		if gerr != nil || string(existing) != string(data) {
-			return manifest.Table{}, fmt.Errorf("flush: %s already exists with other content", t.ObjectKey())
+			return manifest.Table{}, fmt.Errorf("upload %s: the name is taken by other content", t.ObjectKey())
 		}
 	}
-	db.m.flushBytes.Add(uint64(len(data)))
 	return t, nil
 }
 
 // Flush freezes the active memtable and waits until every memtable frozen
 // so far is in an SST referenced by the manifest.
 func (db *DB) Flush(ctx context.Context) error {
-	if db.closed.Load() {
-		return ErrClosed
+	if err := db.writable(); err != nil {
+		return err
 	}
 	db.cmu.Lock()
 	db.mu.Lock()
@@ -174,7 +187,7 @@ func (db *DB) Flush(ctx context.Context) error {
 		for _, m := range db.imm {
 			pending = pending || m == target
 		}
-		ch := db.flushed
+		ch := db.progress
 		db.mu.Unlock()
 		if !pending {
 			return nil

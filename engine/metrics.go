@@ -22,6 +22,14 @@ type metrics struct {
 	stalls          atomic.Uint64
 	stallNanos      atomic.Uint64
 	stalled         atomic.Int64
+
+	compactions       atomic.Uint64
+	compactionMoves   atomic.Uint64
+	compactionDrops   atomic.Uint64
+	compactionRead    atomic.Uint64
+	compactionWritten atomic.Uint64
+	gcDeleted         atomic.Uint64
+	gcRuns            atomic.Uint64
 }
 
 // Metrics is a point-in-time snapshot of the engine's counters and gauges.
@@ -54,6 +62,16 @@ type Metrics struct {
 	L0Bytes    int64
 	Tables     int
 	TableBytes int64
+
+	// Runs lists the sorted runs below L0, newest first: tables and bytes.
+	RunTables []int
+	RunBytes  []int64
+
+	Compaction CompactionStats
+	// GCRuns and GCDeleted count garbage collection passes and the objects
+	// they deleted.
+	GCRuns    uint64
+	GCDeleted uint64
 
 	BlockCache sst.CacheStats
 
@@ -96,6 +114,22 @@ func (db *DB) Metrics() Metrics {
 		out.Tables++
 		out.TableBytes += t.Size
 	}
+	for _, run := range v.levels {
+		var n int64
+		for _, t := range run {
+			n += t.meta.Size
+		}
+		out.RunTables = append(out.RunTables, len(run))
+		out.RunBytes = append(out.RunBytes, n)
+	}
+	out.Compaction = CompactionStats{
+		Compactions:  db.m.compactions.Load(),
+		Moves:        db.m.compactionMoves.Load(),
+		Drops:        db.m.compactionDrops.Load(),
+		BytesRead:    db.m.compactionRead.Load(),
+		BytesWritten: db.m.compactionWritten.Load(),
+	}
+	out.GCRuns, out.GCDeleted = db.m.gcRuns.Load(), db.m.gcDeleted.Load()
 	out.WriterEpoch = v.m.WriterEpoch
 	out.ManifestVersion = v.m.Version
 	return out

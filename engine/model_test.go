@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/objstore"
 )
 
@@ -183,9 +184,21 @@ func runModel(t *testing.T, store objstore.Store, seed uint64, steps int) {
 		Now:          clock.Now,
 		MemtableSize: 8 << 10, // flush often so tables pile up
 		Table:        tableOptsSmall(),
+		// Compaction and garbage collection run as explicit steps, so
+		// that GC never races a background flush with this tiny min age.
+		DisableAutoCompaction: true,
+		GCInterval:            -1,
+		GCMinAge:              time.Nanosecond,
+		Compaction:            compaction.Options{L0Trigger: 3, TargetTableSize: 16 << 10},
 	}
 	db := mustOpen(t, opts)
 	defer func() { db.Close() }()
+	var compactions, gcDeleted uint64
+	retire := func(d *DB) {
+		mt := d.Metrics()
+		compactions += mt.Compaction.Compactions
+		gcDeleted += mt.GCDeleted
+	}
 	m := newModel()
 	check := func(what string) {
 		t.Helper()
@@ -246,14 +259,29 @@ func runModel(t *testing.T, store objstore.Store, seed uint64, steps int) {
 				t.Fatalf("step %d: flush: %v", step, err)
 			}
 		case p < 915:
+			retire(db)
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
 			db = mustOpen(t, opts)
 			check(fmt.Sprintf("step %d after reopen", step))
-		case p < 930:
+		case p < 945:
+			if err := db.Compact(ctx); err != nil {
+				t.Fatalf("step %d: compact: %v", step, err)
+			}
+			check(fmt.Sprintf("step %d after compaction", step))
+		case p < 955:
+			if err := db.Flush(ctx); err != nil {
+				t.Fatalf("step %d: flush: %v", step, err)
+			}
+			if _, err := db.CollectGarbage(ctx); err != nil {
+				t.Fatalf("step %d: gc: %v", step, err)
+			}
+			check(fmt.Sprintf("step %d after gc", step))
+		case p < 970:
 			// A crash: a new writer opens while the old one is still alive.
 			old := db
+			retire(old)
 			db = mustOpen(t, opts)
 			b := NewBatch()
 			b.Set([]byte("zombie"), []byte("x"))
@@ -265,4 +293,24 @@ func runModel(t *testing.T, store objstore.Store, seed uint64, steps int) {
 		}
 	}
 	check("end")
+	checkTablesExist(t, db, store)
+	retire(db)
+	t.Logf("compactions %d, gc deleted %d, final runs %v", compactions, gcDeleted, db.Metrics().RunTables)
+	if steps >= 1000 && (compactions == 0 || gcDeleted == 0) {
+		t.Fatalf("the run exercised no rewriting compaction or no garbage collection")
+	}
+}
+
+// checkTablesExist verifies garbage collection never removed a referenced
+// table.
+func checkTablesExist(t *testing.T, db *DB, store objstore.Store) {
+	t.Helper()
+	db.manMu.Lock()
+	m := db.man
+	db.manMu.Unlock()
+	for _, tb := range m.Tables() {
+		if _, err := store.GetRange(context.Background(), tb.ObjectKey(), 0, 1); err != nil {
+			t.Fatalf("referenced table %s: %v", tb.ObjectKey(), err)
+		}
+	}
 }

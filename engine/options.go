@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/objstore"
 	"github.com/s2lite/s2lite/sst"
 )
@@ -40,6 +41,28 @@ type Options struct {
 	// caps the request rate (and cost) on S3 by batching more per object.
 	WALMinInterval time.Duration
 
+	// Compaction tunes the tiered compaction policy; see package compaction.
+	Compaction compaction.Options
+	// L0StopWrites makes writers wait (not fail) while L0 holds this many
+	// tables, so that compaction can catch up and reads stay bounded.
+	L0StopWrites int
+	// CompactionInterval is how often the compactor looks for work even
+	// when no flush woke it, so that tables whose entries all expired are
+	// dropped as time passes.
+	CompactionInterval time.Duration
+	// DisableAutoCompaction stops the background compactor; Compact still
+	// works. For tests and tools.
+	DisableAutoCompaction bool
+
+	// GCInterval is how often garbage collection runs in the background;
+	// zero means the default and a negative value disables it (CollectGarbage
+	// still works).
+	GCInterval time.Duration
+	// GCMinAge is how old an unreferenced object must be before garbage
+	// collection deletes it. It must exceed the longest time a reader may
+	// keep using a replaced version and the object store's request timeout.
+	GCMinAge time.Duration
+
 	// BlockCacheBytes bounds the shared SST block cache.
 	BlockCacheBytes int64
 	// Table configures SSTs written by flushes.
@@ -68,6 +91,19 @@ func (o Options) withDefaults() Options {
 	if o.WALMaxInFlight <= 0 {
 		o.WALMaxInFlight = 4
 	}
+	if o.L0StopWrites <= 0 {
+		o.L0StopWrites = 24
+	}
+	if o.CompactionInterval <= 0 {
+		o.CompactionInterval = 30 * time.Second
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = time.Minute
+	}
+	if o.GCMinAge <= 0 {
+		o.GCMinAge = 10 * time.Minute
+	}
+	o.Compaction.Table = o.Table
 	if o.BlockCacheBytes <= 0 {
 		o.BlockCacheBytes = 64 << 20
 	}

@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/s2lite/s2lite/sst"
 )
@@ -106,21 +107,16 @@ func (db *DB) getTable(ctx context.Context, t *tableHandle, key []byte, rs *read
 	return done, v, derr
 }
 
-// findInRun returns the table of a sorted run that may hold key.
+// findInRun returns the table of a sorted run that may hold key: the last
+// one whose Smallest is <= key. (A table's Largest may be the exclusive end
+// of a range deletion clipped at the next table's Smallest, so Largest is
+// not a reliable divider.)
 func findInRun(run []*tableHandle, key []byte) *tableHandle {
-	lo, hi := 0, len(run)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if bytes.Compare(run[mid].meta.Largest, key) < 0 {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
+	i := sort.Search(len(run), func(i int) bool { return bytes.Compare(run[i].meta.Smallest, key) > 0 }) - 1
+	if i < 0 || bytes.Compare(key, run[i].meta.Largest) > 0 {
+		return nil
 	}
-	if lo < len(run) && bytes.Compare(key, run[lo].meta.Smallest) >= 0 {
-		return run[lo]
-	}
-	return nil
+	return run[i]
 }
 
 // IterOptions bound an iterator to [LowerBound, UpperBound); nil means
