@@ -137,10 +137,29 @@ func machine() string {
 	return fmt.Sprintf("%s, %s CPUs, MinIO on loopback", host, cpus)
 }
 
+// value returns n random bytes.
 func value(n int) []byte {
 	v := make([]byte, n)
 	rand.Read(v)
 	return v
+}
+
+// payloads hands out distinct incompressible values cheaply: slices of a
+// large random pool at random offsets. A benchmark that wrote one value over
+// and over would let snappy compress the tables across records and flatter
+// every byte count.
+type payloads struct {
+	pool []byte
+	r    *mrand.Rand
+}
+
+func newPayloads(seed uint64) *payloads {
+	return &payloads{pool: value(8 << 20), r: mrand.New(mrand.NewPCG(seed, seed+1))}
+}
+
+func (p *payloads) next(n int) []byte {
+	off := p.r.IntN(len(p.pool) - n)
+	return p.pool[off : off+n]
 }
 
 func benchLatency(ctx context.Context, bucket string, valueSize, rounds, perRound int) (LatencyResult, error) {
@@ -153,11 +172,11 @@ func benchLatency(ctx context.Context, bucket string, valueSize, rounds, perRoun
 		return LatencyResult{}, err
 	}
 	defer db.Close()
-	val := value(valueSize)
+	vals := newPayloads(1)
 	seq := 0
 	write := func() (time.Duration, error) {
 		b := engine.NewBatch()
-		b.Set([]byte(fmt.Sprintf("key%010d", seq)), val)
+		b.Set([]byte(fmt.Sprintf("key%010d", seq)), vals.next(valueSize))
 		seq++
 		start := time.Now()
 		err := db.Write(ctx, b)
@@ -218,7 +237,7 @@ func benchThroughput(ctx context.Context, bucket string, valueSize, writers, dep
 		return ThroughputResult{}, err
 	}
 	defer db.Close()
-	val := value(valueSize)
+	pool := newPayloads(2).pool
 	const warmup = 2 * time.Second
 	start := time.Now()
 	measureFrom, measureTo := start.Add(warmup), start.Add(warmup+duration)
@@ -239,6 +258,7 @@ func benchThroughput(ctx context.Context, bucket string, valueSize, writers, dep
 			}
 			var q []inflight
 			var local []time.Duration
+			vals := &payloads{pool: pool, r: mrand.New(mrand.NewPCG(uint64(w), 9))}
 			for i := 0; ; i++ {
 				now := time.Now()
 				if now.After(measureTo) {
@@ -248,7 +268,7 @@ func benchThroughput(ctx context.Context, bucket string, valueSize, writers, dep
 					once.Do(func() { m0 = db.Metrics() })
 				}
 				b := engine.NewBatch()
-				b.Set([]byte(fmt.Sprintf("w%02d/%010d", w, i)), val)
+				b.Set([]byte(fmt.Sprintf("w%02d/%010d", w, i)), vals.next(valueSize))
 				p, err := db.Submit(ctx, b)
 				if err != nil {
 					errc <- err
@@ -349,12 +369,12 @@ func benchReads(ctx context.Context, bucket string, valueSize, keys int) (ReadsR
 	if err != nil {
 		return ReadsResult{}, err
 	}
-	val := value(valueSize)
+	vals := newPayloads(3)
 	key := func(i int) []byte { return []byte(fmt.Sprintf("key%010d", i)) }
 	var pend []*engine.PendingWrite
 	for i := 0; i < keys; i++ {
 		b := engine.NewBatch()
-		b.Set(key(i), val)
+		b.Set(key(i), vals.next(valueSize))
 		p, err := db.Submit(ctx, b)
 		if err != nil {
 			return ReadsResult{}, err

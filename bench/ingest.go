@@ -69,7 +69,7 @@ func runIngest(args []string) error {
 		return err
 	}
 	defer db.Close()
-	val := value(*valueSize)
+	vals := newPayloads(4)
 	next := make([]uint64, *streams)
 	total := int64(*totalMiB) << 20
 	perPoint := total / int64(*points)
@@ -93,13 +93,13 @@ func runIngest(args []string) error {
 			b := engine.NewBatch()
 			k := streamKey(s, next[s])
 			next[s]++
-			b.Set(k, val)
+			b.Set(k, vals.next(*valueSize))
 			p, err := db.Submit(ctx, b)
 			if err != nil {
 				return err
 			}
 			pend = append(pend, p)
-			user += int64(len(k) + len(val))
+			user += int64(len(k) + *valueSize)
 		}
 		if len(pend) >= 1024 {
 			if err := wait(); err != nil {
@@ -134,6 +134,29 @@ func runIngest(args []string) error {
 	time.Sleep(opts.GCMinAge + 100*time.Millisecond)
 	if _, err := db.CollectGarbage(ctx); err != nil {
 		return err
+	}
+	// Every record must still be there, exactly once.
+	var want uint64
+	for _, n := range next {
+		want += n
+	}
+	it, err := db.NewIter(ctx, nil)
+	if err != nil {
+		return err
+	}
+	var got uint64
+	var liveBytes int64
+	for ok := it.First(); ok; ok = it.Next() {
+		got++
+		liveBytes += int64(len(it.Key()) + len(it.Value()))
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	m := db.Metrics()
+	fmt.Printf("verified: %d records present of %d written, %d live bytes; %d tables, %d bytes\n", got, want, liveBytes, m.Tables, m.TableBytes)
+	if got != want {
+		return fmt.Errorf("%d records present, %d written", got, want)
 	}
 	rep.WriteAmp = ratio(float64(counting.Stats().PutIfAbsent.Bytes+counting.Stats().Put.Bytes), float64(user))
 	objs, err := store.List(ctx, "", "", 0)
