@@ -61,7 +61,10 @@ func (s *store) open(ctx context.Context, t manifest.Table) (*sst.Reader, error)
 }
 
 // write is a Writer, filling the manifest entry from props like the engine.
-func (s *store) write(_ context.Context, data []byte, props sst.Properties) (manifest.Table, error) {
+func (s *store) write(ctx context.Context, data []byte, props sst.Properties) (manifest.Table, error) {
+	if err := ctx.Err(); err != nil {
+		return manifest.Table{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := manifest.Table{

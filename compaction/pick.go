@@ -145,9 +145,18 @@ func disjoint(l0 []manifest.Table, runs [][]manifest.Table) bool {
 }
 
 // expired reports whether every entry of t has expired by now. Range
-// deletions never expire, so a table holding one never qualifies.
+// deletions count as entries without expiry, so a table holding one never
+// qualifies. A table with entries but no expiry at all cannot have
+// NumWithoutExpiry == 0 unless its metadata is incomplete; it is kept, as
+// losing live data is the one mistake a drop must never make.
 func expired(t manifest.Table, now int64) bool {
-	return t.NumWithoutExpiry == 0 && t.MaxExpiry <= now
+	if t.NumWithoutExpiry > 0 {
+		return false
+	}
+	if t.MaxExpiry == 0 {
+		return t.NumEntries == 0 && t.NumRangeDels == 0
+	}
+	return t.MaxExpiry <= now
 }
 
 func overlaps(a, b manifest.Table) bool {

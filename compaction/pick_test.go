@@ -87,11 +87,11 @@ func TestPick(t *testing.T) {
 			want: &want{l0Count: 2, bottom: true},
 		},
 		{
-			// 40 bytes of L0; 50 <= 80 joins (90), 100 <= 180 joins
-			// (190), 1000 > 380 stops.
+			// 40 bytes of L0; 80 <= 80 joins (120), 240 <= 240 joins
+			// (360), 1000 > 720 stops.
 			name: "size ratio extension",
 			m: manifest.Manifest{L0: l0(4), Levels: [][]manifest.Table{
-				run(1, 50), run(2, 100), run(3, 1000),
+				run(1, 80), run(2, 240), run(3, 1000),
 			}},
 			want: &want{l0Count: 4, numRuns: 2},
 		},
@@ -243,6 +243,24 @@ func TestPick(t *testing.T) {
 				}()},
 			},
 			want: nil,
+		},
+		{
+			name: "no drop: entries without expiry metadata",
+			m: manifest.Manifest{
+				L0: []manifest.Table{func() manifest.Table {
+					t := tb(2, "d", "f", 10)
+					t.NumWithoutExpiry = 0
+					return t
+				}()},
+			},
+			want: nil,
+		},
+		{
+			name: "drop: empty table",
+			m: manifest.Manifest{
+				L0: []manifest.Table{{FileNum: 2, Epoch: 1}},
+			},
+			want: &want{drop: []uint64{2}},
 		},
 		{
 			// A newer table overlapping is no obstacle; an expired table
