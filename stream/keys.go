@@ -1,0 +1,72 @@
+package stream
+
+import "encoding/binary"
+
+// Engine key layout; see doc.go for the table and the reasons.
+
+const (
+	basinPrefix         = "b/"
+	basinDeletionPrefix = "d/"
+	streamMetaPrefix    = "s/"
+	deleteOnEmptyPrefix = "e/"
+	statePrefix         = "t/"
+	recordPrefix        = "r/"
+	indexPrefix         = "x/"
+	// streamIDKey holds the exclusive upper bound of the stream ids
+	// reserved so far.
+	streamIDKey = "n/stream-id"
+)
+
+func basinKey(basin string) []byte { return []byte(basinPrefix + basin) }
+
+func basinDeletionKey(basin string) []byte { return []byte(basinDeletionPrefix + basin) }
+
+// streamMetaKey separates basin and stream with a NUL, which a basin name
+// cannot contain, so the stream name is everything after the first NUL.
+func streamMetaKey(basin, stream string) []byte {
+	return []byte(streamMetaPrefix + basin + "\x00" + stream)
+}
+
+func streamsOfBasinPrefix(basin string) []byte { return []byte(streamMetaPrefix + basin + "\x00") }
+
+func deleteOnEmptyKey(basin, stream string) []byte {
+	return []byte(deleteOnEmptyPrefix + basin + "\x00" + stream)
+}
+
+func stateKey(id uint64) []byte { return binary.BigEndian.AppendUint64([]byte(statePrefix), id) }
+
+func recordStreamPrefix(id uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(recordPrefix), id)
+}
+
+func recordKey(id, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(recordStreamPrefix(id), seq)
+}
+
+// recordSeq extracts the sequence number of a record key.
+func recordSeq(key []byte) uint64 { return binary.BigEndian.Uint64(key[len(key)-8:]) }
+
+func indexStreamPrefix(id uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(indexPrefix), id)
+}
+
+func indexKey(id, ts, seq uint64) []byte {
+	k := binary.BigEndian.AppendUint64(indexStreamPrefix(id), ts)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// indexSeq extracts the sequence number of a timestamp index key.
+func indexSeq(key []byte) uint64 { return binary.BigEndian.Uint64(key[len(key)-8:]) }
+
+// prefixEnd returns the smallest key greater than every key with prefix p,
+// or nil if there is none.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

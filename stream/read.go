@@ -1,0 +1,410 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/s2lite/s2lite/engine"
+)
+
+// Reads (API 8): start resolution and the 416 rules, then a session that
+// catches up from storage up to the durable tail and, if it may, follows
+// live batches from memory. The unary read is a session whose output is
+// merged into one batch.
+
+// maxUnaryWait clamps the wait of a unary read.
+const maxUnaryWait = 60 * time.Second
+
+var errSessionClosed = errors.New("stream: read session closed")
+
+// ReadSession is an open read. It is not safe for concurrent use.
+type ReadSession struct {
+	svc *Service
+	h   *streamHandle
+
+	pos       uint64 // next sequence number to deliver
+	countLeft uint64 // math.MaxUint64 when unlimited
+	bytesLeft uint64
+	until     uint64 // exclusive timestamp bound; math.MaxUint64 when absent
+	hasUntil  bool
+	mayFollow bool
+	// wait bounds the idle time while following; infinite when !waitSet.
+	wait    time.Duration
+	waitSet bool
+	done    bool
+
+	follower      *follower
+	lastTail      StreamPosition // tail as of the last live batch or subscription
+	reachedTail   time.Time      // when the session first reached the tail
+	lastDelivered time.Time      // when it last delivered records
+	heartbeat     *time.Timer
+}
+
+func (s *Service) openReadSession(ctx context.Context, basin, name string, req ReadRequest) (*ReadSession, error) {
+	return s.startRead(ctx, basin, name, req, false)
+}
+
+func (s *Service) readUnary(ctx context.Context, basin, name string, req ReadRequest) (ReadBatch, error) {
+	r, err := s.startRead(ctx, basin, name, req, true)
+	if err != nil {
+		return ReadBatch{}, err
+	}
+	defer r.Close()
+	for {
+		b, err := r.Next(ctx)
+		switch {
+		case err == io.EOF:
+			return ReadBatch{}, nil
+		case err != nil:
+			return ReadBatch{}, err
+		case len(b.Records) > 0:
+			// Unary limits never exceed one batch, so the first batch with
+			// records is the whole answer: catch-up up to the tail, or the
+			// first live batch of a long poll.
+			return b, nil
+		}
+	}
+}
+
+// validateReadRequest applies the stateless rules, before any auto-create.
+func validateReadRequest(req ReadRequest) error {
+	n := 0
+	for _, set := range []bool{req.SeqNum != nil, req.Timestamp != nil, req.TailOffset != nil} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return invalidf("only one of seq_num, timestamp, or tail_offset can be provided")
+	}
+	if req.Timestamp != nil && req.Until != nil && *req.Until <= *req.Timestamp {
+		return invalidf("start `timestamp` exceeds or equal to `until`")
+	}
+	return nil
+}
+
+func (s *Service) startRead(ctx context.Context, basin, name string, req ReadRequest, unary bool) (*ReadSession, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := validateStreamAddress(basin, name); err != nil {
+		return nil, err
+	}
+	if err := validateReadRequest(req); err != nil {
+		return nil, err
+	}
+	h, err := s.openStream(ctx, basin, name, true)
+	if err != nil {
+		return nil, err
+	}
+	r := &ReadSession{svc: s, h: h, countLeft: math.MaxUint64, bytesLeft: math.MaxUint64, until: math.MaxUint64}
+	if err := r.resolveStart(ctx, req, unary); err != nil {
+		h.release()
+		return nil, err
+	}
+	return r, nil
+}
+
+// resolveStart applies limits, wait and the start rules of API 8.3.
+func (r *ReadSession) resolveStart(ctx context.Context, req ReadRequest, unary bool) error {
+	limited := req.Count != nil || req.Bytes != nil || req.Until != nil
+	if req.Count != nil {
+		r.countLeft = *req.Count
+	}
+	if req.Bytes != nil {
+		r.bytesLeft = *req.Bytes
+	}
+	if req.Until != nil {
+		r.until, r.hasUntil = *req.Until, true
+	}
+	switch {
+	case unary:
+		r.countLeft = min(r.countLeft, MaxBatchRecords)
+		r.bytesLeft = min(r.bytesLeft, MaxBatchBytes)
+		r.waitSet = true
+		if req.Wait != nil {
+			r.wait = min(max(*req.Wait, 0), maxUnaryWait)
+		}
+		r.mayFollow = r.wait > 0
+	case req.Wait != nil:
+		r.wait, r.waitSet = max(*req.Wait, 0), true
+		r.mayFollow = !limited || r.wait > 0
+	case limited:
+		r.waitSet = true
+	default:
+		r.mayFollow = true // follow forever
+	}
+
+	tail, err := r.h.tail()
+	if err != nil {
+		return err
+	}
+	seqStart := true
+	var start uint64
+	switch {
+	case req.Timestamp != nil:
+		if *req.Timestamp > tail.Timestamp {
+			if !req.Clamp {
+				return &RangeNotSatisfiableError{Tail: tail}
+			}
+			start = tail.SeqNum
+		} else {
+			seqStart = false
+			if start, err = r.h.seekTimestamp(ctx, *req.Timestamp, tail.SeqNum); err != nil {
+				return err
+			}
+		}
+	case req.SeqNum != nil:
+		start = *req.SeqNum
+	case req.TailOffset != nil:
+		start = tail.SeqNum - min(*req.TailOffset, tail.SeqNum)
+	default:
+		start = tail.SeqNum
+	}
+	if seqStart {
+		if start > tail.SeqNum {
+			if !req.Clamp {
+				return &RangeNotSatisfiableError{Tail: tail}
+			}
+			start = tail.SeqNum
+		}
+		if start == tail.SeqNum && !r.mayFollow {
+			return &RangeNotSatisfiableError{Tail: tail}
+		}
+	}
+	r.pos = start
+	return nil
+}
+
+// seekTimestamp returns the sequence number of the first record with a
+// timestamp >= ts, or tail if there is none. Index entries of trimmed
+// records may linger; they are harmless because timestamps never decrease
+// along the stream, so reading from an older position only skips records
+// that no longer exist.
+func (h *streamHandle) seekTimestamp(ctx context.Context, ts, tail uint64) (uint64, error) {
+	it, err := h.svc.db.NewIter(ctx, &engine.IterOptions{
+		LowerBound: indexKey(h.id, ts, 0),
+		UpperBound: prefixEnd(indexStreamPrefix(h.id)),
+	})
+	if err != nil {
+		return 0, storageError("seek timestamp", err)
+	}
+	defer it.Close()
+	if it.First() {
+		return min(indexSeq(it.Key()), tail), nil
+	}
+	if err := it.Error(); err != nil {
+		return 0, storageError("seek timestamp", err)
+	}
+	return tail, nil
+}
+
+func (r *ReadSession) next(ctx context.Context) (ReadBatch, error) {
+	if r.h == nil {
+		return ReadBatch{}, errSessionClosed
+	}
+	for {
+		if r.done {
+			return ReadBatch{}, io.EOF
+		}
+		if r.countLeft == 0 || r.bytesLeft == 0 {
+			r.done = true
+			continue
+		}
+		if r.follower == nil {
+			b, ok, err := r.catchUp(ctx)
+			if err != nil || ok {
+				return b, err
+			}
+			continue
+		}
+		b, ok, err := r.follow(ctx)
+		if err != nil || ok {
+			return b, err
+		}
+	}
+}
+
+// catchUp reads the next batch from storage, or subscribes once the
+// session is at the durable tail (returning the heartbeat that announces
+// it). ok is false when there is nothing to return yet.
+func (r *ReadSession) catchUp(ctx context.Context) (b ReadBatch, ok bool, err error) {
+	tail, err := r.h.tail()
+	if err != nil {
+		return ReadBatch{}, false, streamDeleted()
+	}
+	if r.pos < tail.SeqNum {
+		records, err := r.readStorage(ctx, tail.SeqNum)
+		if err != nil || len(records) == 0 {
+			return ReadBatch{}, false, err
+		}
+		r.lastDelivered = time.Now()
+		return ReadBatch{Records: records}, true, nil
+	}
+	if !r.mayFollow {
+		r.done = true
+		return ReadBatch{}, false, nil
+	}
+	f, tail, subscribed, err := r.h.subscribe(r.pos)
+	if err != nil || !subscribed {
+		return ReadBatch{}, false, err
+	}
+	r.follower, r.lastTail = f, tail
+	if r.reachedTail.IsZero() {
+		r.reachedTail = time.Now()
+	}
+	r.resetHeartbeat()
+	return ReadBatch{Tail: &tail}, true, nil
+}
+
+// readStorage reads durable records from r.pos up to tail: at most one
+// batch, applying the limits and until.
+func (r *ReadSession) readStorage(ctx context.Context, tail uint64) ([]SequencedRecord, error) {
+	it, err := r.svc.db.NewIter(ctx, &engine.IterOptions{
+		LowerBound: recordKey(r.h.id, r.pos),
+		UpperBound: recordKey(r.h.id, tail),
+	})
+	if err != nil {
+		return nil, storageError("read", err)
+	}
+	defer it.Close()
+	var out []SequencedRecord
+	var batchBytes uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		rec, err := decodeRecord(recordSeq(it.Key()), it.Value())
+		if err != nil {
+			return nil, storageError("read", err)
+		}
+		size := rec.MeteredBytes()
+		if len(out) == MaxBatchRecords || batchBytes+size > MaxBatchBytes {
+			return out, nil // batch full; the rest comes next time
+		}
+		if !r.admit(rec, size) {
+			return out, nil
+		}
+		out = append(out, rec)
+		batchBytes += size
+		r.pos = rec.SeqNum + 1
+	}
+	if err := it.Error(); err != nil {
+		return nil, storageError("read", err)
+	}
+	r.pos = tail // everything below the tail that still exists was read
+	return out, nil
+}
+
+// admit applies until and the count and bytes limits to the next record,
+// ending the session if one is reached.
+func (r *ReadSession) admit(rec SequencedRecord, size uint64) bool {
+	if (r.hasUntil && rec.Timestamp >= r.until) || r.countLeft == 0 || size > r.bytesLeft {
+		r.done = true
+		return false
+	}
+	r.countLeft--
+	r.bytesLeft -= size
+	return true
+}
+
+// follow waits for the next live batch, heartbeat, or the end of wait.
+func (r *ReadSession) follow(ctx context.Context) (b ReadBatch, ok bool, err error) {
+	var deadline <-chan time.Time
+	if r.waitSet {
+		base := r.reachedTail
+		if r.lastDelivered.After(base) {
+			base = r.lastDelivered
+		}
+		d := time.Until(base.Add(r.wait))
+		if d <= 0 {
+			r.done = true
+			return ReadBatch{}, false, nil
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		deadline = t.C
+	}
+	select {
+	case lb, open := <-r.follower.ch:
+		if !open {
+			ferr := r.follower.err
+			r.follower = nil
+			return ReadBatch{}, false, ferr // nil: lagged; catch up from storage
+		}
+		return r.fromLive(lb)
+	case <-r.heartbeat.C:
+		r.resetHeartbeat()
+		tail := r.lastTail
+		return ReadBatch{Tail: &tail}, true, nil
+	case <-deadline:
+		r.done = true
+		return ReadBatch{}, false, nil
+	case <-ctx.Done():
+		return ReadBatch{}, false, ctx.Err()
+	case <-r.svc.closing:
+		return ReadBatch{}, false, storageError("read", errClosed)
+	}
+}
+
+// fromLive turns a live batch into a delivery, skipping what was already
+// delivered and applying limits.
+func (r *ReadSession) fromLive(lb *liveBatch) (ReadBatch, bool, error) {
+	r.lastTail = lb.tail
+	recs := lb.records
+	if len(recs) == 0 || recs[len(recs)-1].SeqNum < r.pos {
+		return ReadBatch{}, false, nil
+	}
+	if recs[0].SeqNum > r.pos {
+		// Cannot happen with an exact subscription; recover by reading
+		// the gap from storage.
+		r.h.unsubscribe(r.follower)
+		r.follower = nil
+		return ReadBatch{}, false, nil
+	}
+	recs = recs[r.pos-recs[0].SeqNum:]
+	var out []SequencedRecord
+	for _, rec := range recs {
+		if !r.admit(rec, rec.MeteredBytes()) {
+			break
+		}
+		out = append(out, rec)
+		r.pos = rec.SeqNum + 1
+	}
+	if len(out) == 0 {
+		return ReadBatch{}, false, nil
+	}
+	r.lastDelivered = time.Now()
+	r.resetHeartbeat()
+	tail := lb.tail
+	return ReadBatch{Records: out, Tail: &tail}, true, nil
+}
+
+func (r *ReadSession) resetHeartbeat() {
+	o := r.svc.opts
+	d := o.HeartbeatMin
+	if span := o.HeartbeatMax - o.HeartbeatMin; span > 0 {
+		d += rand.N(span)
+	}
+	if r.heartbeat == nil {
+		r.heartbeat = time.NewTimer(d)
+		return
+	}
+	r.heartbeat.Reset(d)
+}
+
+func (r *ReadSession) close() {
+	if r.h == nil {
+		return
+	}
+	if r.follower != nil {
+		r.h.unsubscribe(r.follower)
+		r.follower = nil
+	}
+	if r.heartbeat != nil {
+		r.heartbeat.Stop()
+	}
+	r.h.release()
+	r.h = nil
+}

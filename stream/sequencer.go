@@ -1,0 +1,325 @@
+package stream
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/s2lite/s2lite/engine"
+)
+
+// The sequencer: appends to one stream are serialised under the handle's
+// mutex, checked and sequenced against the state after every earlier
+// accepted batch (API 7.4), and submitted to the engine as one atomic
+// batch each, without waiting for the previous one to be durable. A
+// drainer goroutine resolves them strictly in submission order.
+//
+// Failure: the engine makes batches durable in submission order and fails
+// every batch queued behind a failed one. It heals on a later Submit, so a
+// batch submitted after a failure it did not yet report may still succeed,
+// leaving a gap. The drainer therefore fails every entry behind the first
+// failure whatever the engine says about it, and then the stream is
+// repaired (repair.go), right away and in any case before the next append:
+// one batch rewrites the state of the last acknowledged batch and
+// range-deletes every record and index entry past it. Whatever a failed
+// batch left behind is erased, so no sequence number is skipped and none
+// is acknowledged twice.
+
+// appendEntry is one accepted batch awaiting resolution.
+type appendEntry struct {
+	pw       *engine.PendingWrite // nil for a rejection
+	rejected error                // a condition failure, reported in order
+	after    streamState          // state once this batch is durable
+	start    StreamPosition
+	end      StreamPosition
+	records  []SequencedRecord
+	metered  int64
+	future   *AppendFuture
+	session  *AppendSession
+	// indexCleanup is a trim point whose index entries could not be
+	// deleted in the batch itself; 0 if none.
+	indexCleanup uint64
+}
+
+// AppendFuture is the pending outcome of a submitted batch.
+type AppendFuture struct {
+	done chan struct{}
+	ack  AppendAck
+	err  error
+}
+
+func newAppendFuture() *AppendFuture { return &AppendFuture{done: make(chan struct{})} }
+
+func (f *AppendFuture) resolve(ack AppendAck, err error) {
+	f.ack, f.err = ack, err
+	close(f.done)
+}
+
+// maxExpirySecs keeps now+age within time.Duration; longer retention is
+// treated as no expiry (it exceeds 292 years).
+const maxExpirySecs = math.MaxInt64 / int64(time.Second)
+
+// sequence checks and sequences one validated batch and submits it. It
+// returns an error if nothing was queued (the caller still owns the
+// admission bytes); otherwise the entry resolves fut later, and rejected is
+// the condition failure it will resolve with, if any.
+func (h *streamHandle) sequence(ctx context.Context, v *validatedInput, fut *AppendFuture, sess *AppendSession) (rejected error, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		if h.deleting || h.deleted {
+			return nil, streamDeletionPending()
+		}
+		if h.failed || h.needRepair || h.queueHasFailureLocked() {
+			h.needRepair = true
+			if err := h.waitIdleLocked(ctx); err != nil {
+				return nil, err
+			}
+			if h.deleting || h.deleted || !h.needRepair {
+				continue
+			}
+			if err := h.repairLocked(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		break
+	}
+
+	e := &appendEntry{future: fut, session: sess, metered: int64(v.metered)}
+	st := h.next
+	in := v.in
+	switch {
+	case in.FencingToken != nil && *in.FencingToken != st.token:
+		e.rejected = &FencingTokenMismatchError{CurrentToken: st.token}
+	case in.MatchSeqNum != nil && *in.MatchSeqNum != st.next:
+		e.rejected = &SeqNumMismatchError{ExpectedSeqNum: st.next}
+	}
+	var b *engine.Batch
+	if e.rejected == nil {
+		b, e.rejected = h.buildBatchLocked(v, &st, e)
+	}
+	// Every queued entry counts as work Close waits for.
+	if !h.svc.startWork() {
+		return nil, storageError("append", errClosed)
+	}
+	if e.rejected != nil {
+		h.enqueueLocked(e)
+		return e.rejected, nil
+	}
+	pw, err := h.svc.db.Submit(ctx, b)
+	if err != nil {
+		// Nothing was queued; earlier entries, if they fail, are caught
+		// by the drainer.
+		h.svc.wg.Done()
+		return nil, storageError("append", err)
+	}
+	e.pw = pw
+	e.after = st
+	h.next = st
+	h.enqueueLocked(e)
+	return nil, nil
+}
+
+// buildBatchLocked assigns sequence numbers and timestamps (API 7.5),
+// applies commands to st and encodes everything the batch changes.
+func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *appendEntry) (*engine.Batch, error) {
+	cfg := h.cfg
+	in := v.in
+	now := h.svc.nowMillis()
+	first := st.next
+	prev := st.lastTimestamp
+	records := make([]SequencedRecord, len(in.Records))
+	for i, r := range in.Records {
+		var ts uint64
+		switch cfg.Timestamping.Mode {
+		case TimestampingArrival:
+			ts = now
+		case TimestampingClientRequire:
+			if r.Timestamp == nil {
+				return nil, invalidf("record timestamp was required but was missing")
+			}
+			ts = *r.Timestamp
+		default:
+			ts = now
+			if r.Timestamp != nil {
+				ts = *r.Timestamp
+			}
+		}
+		if !cfg.Timestamping.Uncapped && ts > now {
+			ts = now
+		}
+		ts = max(ts, prev)
+		prev = ts
+		records[i] = SequencedRecord{SeqNum: first + uint64(i), Timestamp: ts, Headers: r.Headers, Body: r.Body}
+	}
+	// Followers keep the records after the caller got its ack and may
+	// reuse its buffers, so they get a private copy.
+	cloneRecordData(records, v.metered)
+
+	var expiresAt time.Time
+	if rp := cfg.RetentionPolicy; !rp.Infinite && rp.AgeSecs <= uint64(maxExpirySecs) {
+		expiresAt = h.svc.now().Add(time.Duration(rp.AgeSecs) * time.Second)
+	}
+	b := engine.NewBatch()
+	for _, r := range records {
+		b.SetWithExpiry(recordKey(h.id, r.SeqNum), encodeRecord(r.Timestamp, r.Headers, r.Body), expiresAt)
+		b.SetWithExpiry(indexKey(h.id, r.Timestamp, r.SeqNum), nil, expiresAt)
+	}
+	// Commands take effect after the batch is sequenced: a fence guards
+	// later batches only.
+	trimmed := false
+	for i, c := range v.commands {
+		switch c.kind {
+		case commandFence:
+			st.token = c.token
+		case commandTrim:
+			if p := min(c.trimPoint, records[i].SeqNum+1); p > st.trimPoint {
+				st.trimPoint = p
+				trimmed = true
+			}
+		}
+	}
+	if trimmed {
+		// Added after the records, so it also deletes records of this
+		// batch below the trim point.
+		b.DeleteRange(recordKey(h.id, 0), recordKey(h.id, st.trimPoint))
+		if last := st.trimPoint - 1; last >= first {
+			// Index entries sort by (timestamp, seq) and timestamps never
+			// decrease, so the entries below the trim point are a prefix
+			// ending before (ts of the last trimmed record, trim point).
+			b.DeleteRange(indexStreamPrefix(h.id), indexKey(h.id, records[last-first].Timestamp, st.trimPoint))
+		} else {
+			e.indexCleanup = st.trimPoint
+		}
+	}
+	st.next = first + uint64(len(records))
+	st.lastTimestamp = prev
+	st.lastAppendMillis = now
+	b.Set(stateKey(h.id), encodeState(*st))
+
+	e.records = records
+	e.start = StreamPosition{SeqNum: first, Timestamp: records[0].Timestamp}
+	e.end = StreamPosition{SeqNum: st.next, Timestamp: prev}
+	return b, nil
+}
+
+// cloneRecordData copies the headers and bodies of records into one
+// allocation. metered bounds the bytes needed.
+func cloneRecordData(records []SequencedRecord, metered uint64) {
+	arena := make([]byte, 0, metered)
+	clone := func(b []byte) []byte {
+		if len(b) == 0 {
+			return nil
+		}
+		arena = append(arena, b...)
+		return arena[len(arena)-len(b) : len(arena) : len(arena)]
+	}
+	for i := range records {
+		r := &records[i]
+		if len(r.Headers) > 0 {
+			hs := make([]Header, len(r.Headers))
+			for j, h := range r.Headers {
+				hs[j] = Header{Name: clone(h.Name), Value: clone(h.Value)}
+			}
+			r.Headers = hs
+		}
+		r.Body = clone(r.Body)
+	}
+}
+
+// queueHasFailureLocked reports an entry whose write already failed but
+// which the drainer has not reached yet.
+func (h *streamHandle) queueHasFailureLocked() bool {
+	for _, e := range h.queue {
+		if e.pw == nil {
+			continue
+		}
+		select {
+		case <-e.pw.Done():
+			if e.pw.Err() != nil {
+				return true
+			}
+		default:
+			return false // later entries cannot be done before this one
+		}
+	}
+	return false
+}
+
+// enqueueLocked queues an entry (which holds a unit of service work) and
+// starts the drainer if needed. The drainer's own unit is added while the
+// entry's is held, so it never races with Close waiting.
+func (h *streamHandle) enqueueLocked(e *appendEntry) {
+	h.queue = append(h.queue, e)
+	if !h.draining {
+		h.draining = true
+		h.svc.wg.Add(1)
+		go h.drain()
+	}
+}
+
+// drain resolves queued entries in order and exits when the queue is
+// empty.
+func (h *streamHandle) drain() {
+	defer h.svc.wg.Done()
+	for {
+		h.mu.Lock()
+		if len(h.queue) == 0 {
+			h.draining = false
+			failed := h.failed
+			if failed {
+				h.failed, h.failure = false, nil
+				h.needRepair = true
+				h.next = h.durable
+			}
+			if h.idle != nil {
+				close(h.idle)
+				h.idle = nil
+			}
+			h.mu.Unlock()
+			if failed {
+				h.repairInBackground()
+			}
+			return
+		}
+		e := h.queue[0]
+		h.mu.Unlock()
+		if e.pw != nil {
+			<-e.pw.Done()
+		}
+
+		h.mu.Lock()
+		h.queue = h.queue[1:]
+		var ack AppendAck
+		var err error
+		switch {
+		case h.failed:
+			err = h.failure
+		case e.pw != nil && e.pw.Err() != nil:
+			h.failed = true
+			h.failure = storageError("append", e.pw.Err())
+			err = h.failure
+			h.svc.log.Warn("append failed; failing the batches behind it", "basin", h.basin, "stream", h.name, "err", e.pw.Err())
+		case e.rejected != nil:
+			err = e.rejected
+		default:
+			h.durable = e.after
+			ack = AppendAck{Start: e.start, End: e.end, Tail: h.durable.tail()}
+			h.broadcastLocked(&liveBatch{records: e.records, tail: ack.Tail})
+		}
+		h.mu.Unlock()
+
+		if err == nil && e.indexCleanup > 0 {
+			h.svc.scheduleIndexCleanup(h.id, e.indexCleanup)
+		}
+		if e.pw != nil {
+			h.svc.admission.release(e.metered)
+		}
+		if err != nil && e.session != nil {
+			e.session.fail(err)
+		}
+		e.future.resolve(ack, err)
+		h.svc.wg.Done()
+	}
+}
