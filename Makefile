@@ -28,6 +28,13 @@ test:
 test-short:
 	$(GO) test -short -count=1 ./...
 
+# The server on loopback port 8080 with in-memory storage (nothing survives a
+# restart). Pass flags with ARGS, e.g. make run ARGS="--local-root /tmp/s2".
+PORT ?= 8080
+ARGS ?=
+run:
+	$(GO) run ./cmd/s2lite serve --port $(PORT) $(ARGS)
+
 # Benchmarks against a real MinIO; results go to $(RESULTS).
 bench: bench-engine bench-ingest
 
@@ -39,3 +46,13 @@ bench-ingest:
 
 clean:
 	rm -rf bench/results/tmp
+
+# Crash matrix and storage-fault tests (internal/crashtest): rewrites the
+# failpoint markers in engine and objstore, runs the tests against a local
+# directory and a throwaway MinIO, and restores the source tree afterwards,
+# even when a test fails. Pass go test flags with FAULTFLAGS, e.g.
+# make fault-test FAULTFLAGS="-run TestCrashMatrix -v".
+.PHONY: fault-test
+FAULTFLAGS ?=
+fault-test:
+	GO=$(GO) bash internal/tools/faulttest.sh $(FAULTFLAGS)

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// errHelp reports that -h was asked for and answered.
+var errHelp = errors.New("help requested")
+
+// serveConfig is the parsed command line of `s2lite serve` (API 14.3).
+type serveConfig struct {
+	host      string
+	port      int // -1: 80, or 443 with TLS
+	bucket    string
+	path      string
+	localRoot string
+
+	tlsSelf bool
+	tlsCert string
+	tlsKey  string
+
+	noCORS              bool
+	initFile            string
+	appendInflightBytes int64
+	logLevel            slog.Level
+}
+
+const minInflightBytes = 1 << 20
+
+func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
+	cfg := serveConfig{port: -1}
+	fs := flag.NewFlagSet("s2lite serve", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&cfg.host, "host", "0.0.0.0", "address to listen on")
+	port := fs.String("port", "", "port to listen on (default 80, or 443 with TLS; 0 picks a free port)")
+	fs.StringVar(&cfg.bucket, "bucket", "", "S3 bucket for durable storage (credentials and endpoint from the AWS_* environment)")
+	fs.StringVar(&cfg.path, "path", "", "base path inside the bucket or local root")
+	fs.StringVar(&cfg.localRoot, "local-root", "", "directory for a local-filesystem object store (created if missing)")
+	fs.BoolVar(&cfg.tlsSelf, "tls-self", false, "serve HTTPS with a self-signed certificate generated at start-up")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate chain for HTTPS (with --tls-key)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key for HTTPS (with --tls-cert)")
+	fs.BoolVar(&cfg.noCORS, "no-cors", false, "disable the permissive CORS handling")
+	fs.StringVar(&cfg.initFile, "init-file", os.Getenv("S2LITE_INIT_FILE"), "JSON file of basins and streams to ensure at start-up (env S2LITE_INIT_FILE)")
+	inflight := fs.String("append-inflight-bytes", "128MiB", "server-wide budget of metered bytes of appends in flight (at least 1MiB)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, errHelp
+		}
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *port != "" {
+		p, err := strconv.ParseUint(*port, 10, 16)
+		if err != nil {
+			return cfg, fmt.Errorf("--port: %q is not a valid port", *port)
+		}
+		cfg.port = int(p)
+	}
+	var err error
+	if cfg.appendInflightBytes, err = parseSize(*inflight); err != nil {
+		return cfg, fmt.Errorf("--append-inflight-bytes: %w", err)
+	}
+	if cfg.appendInflightBytes < minInflightBytes {
+		return cfg, fmt.Errorf("--append-inflight-bytes: %s is below the minimum of 1MiB", *inflight)
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return cfg, fmt.Errorf("--log-level: %w", err)
+	}
+	switch {
+	case cfg.bucket != "" && cfg.localRoot != "":
+		return cfg, errors.New("--bucket and --local-root cannot be used together")
+	case cfg.tlsSelf && (cfg.tlsCert != "" || cfg.tlsKey != ""):
+		return cfg, errors.New("--tls-self cannot be used with --tls-cert or --tls-key")
+	case (cfg.tlsCert == "") != (cfg.tlsKey == ""):
+		return cfg, errors.New("--tls-cert and --tls-key must be given together")
+	}
+	if cfg.port == -1 {
+		cfg.port = 80
+		if cfg.tls() {
+			cfg.port = 443
+		}
+	}
+	return cfg, nil
+}
+
+func (c serveConfig) tls() bool { return c.tlsSelf || c.tlsCert != "" }
+
+// parseSize parses a byte size such as 1048576, 512KiB, 128MiB, 1GB.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9') {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid size %q: %w", s, err)
+	}
+	units := map[string]int64{
+		"": 1, "b": 1,
+		"k": 1 << 10, "kb": 1000, "kib": 1 << 10,
+		"m": 1 << 20, "mb": 1000 * 1000, "mib": 1 << 20,
+		"g": 1 << 30, "gb": 1000 * 1000 * 1000, "gib": 1 << 30,
+	}
+	mult, ok := units[strings.ToLower(strings.TrimSpace(s[i:]))]
+	if !ok {
+		return 0, fmt.Errorf("invalid size %q: unknown unit %q", s, s[i:])
+	}
+	if n > (1<<63-1)/mult {
+		return 0, fmt.Errorf("invalid size %q: too large", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/s2lite/s2lite/stream"
+)
+
+// Unary append (API 7.3, 7.8); S2S append sessions are in s2s_append.go.
+
+func meteredBytes(in stream.AppendInput) uint64 {
+	var n uint64
+	for _, r := range in.Records {
+		n += r.MeteredBytes()
+	}
+	return n
+}
+
+func (s *Server) append(w http.ResponseWriter, r *http.Request, params []string) error {
+	basin, name, err := streamTarget(r, params)
+	if err != nil {
+		return err
+	}
+	format, err := parseFormat(r)
+	if err != nil {
+		return err
+	}
+	if err := checkEncryptionKey(r); err != nil {
+		return err
+	}
+	ct := contentType(r)
+	if ct == mediaTypeS2S {
+		return s.appendSession(w, r, basin, name)
+	}
+	var in stream.AppendInput
+	if isProtobufMediaType(ct) {
+		body, err := readBody(r, badProto)
+		if err != nil {
+			return err
+		}
+		var derr error
+		if in, derr = decodeAppendInput(body); derr != nil {
+			return badProto("failed to decode AppendInput: %v", derr)
+		}
+	} else {
+		body, err := readJSONBody(r, false)
+		if err != nil {
+			return err
+		}
+		if in, err = decodeAppendInputJSON(body, format); err != nil {
+			return err
+		}
+	}
+
+	metered := meteredBytes(in)
+	s.metrics.appendInflight.Add(float64(metered))
+	start := time.Now()
+	ack, aerr := s.svc.Append(r.Context(), basin, name, in)
+	s.metrics.appendInflight.Sub(float64(metered))
+	if aerr != nil {
+		return toAPIError(aerr, fromPath)
+	}
+	s.metrics.observeAppend(len(in.Records), metered, time.Since(start))
+
+	if wantsProtobuf(r) {
+		writeBody(w, r, http.StatusOK, contentTypeProtobuf, encodeAppendAck(ack))
+		return nil
+	}
+	writeJSON(w, r, http.StatusOK, appendAckJSON(ack))
+	return nil
+}

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/s2lite/s2lite/stream"
+)
+
+// Basin endpoints (API 5).
+
+func basinFromPath(params []string) (string, *apiError) {
+	if err := stream.ValidateBasinName(params[0]); err != nil {
+		return "", toAPIError(err, fromPath)
+	}
+	return params[0], nil
+}
+
+func provisionStatus(res stream.ProvisionResult) int {
+	if res == stream.Created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+func (s *Server) listBasins(w http.ResponseWriter, r *http.Request, _ []string) error {
+	q, err := parseQuery(r)
+	if err != nil {
+		return err
+	}
+	req, err := q.listRequest(stream.ValidateBasinPrefix, stream.BasinNamePrefix, stream.BasinStartAfter)
+	if err != nil {
+		return err
+	}
+	resp, lerr := s.svc.ListBasins(r.Context(), req)
+	if lerr != nil {
+		return toAPIError(lerr, fromQuery)
+	}
+	out := jsonListBasins{Basins: make([]jsonBasinInfo, len(resp.Basins)), HasMore: resp.HasMore}
+	for i, b := range resp.Basins {
+		out.Basins[i] = basinInfoJSON(b)
+	}
+	writeJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) createBasin(w http.ResponseWriter, r *http.Request, _ []string) error {
+	token, err := requestToken(r)
+	if err != nil {
+		return err
+	}
+	body, err := readJSONBody(r, false)
+	if err != nil {
+		return err
+	}
+	name, config, derr := decodeCreateBasin(body)
+	if derr != nil {
+		return badJSON("Failed to deserialize the JSON body into the target type: %v", derr)
+	}
+	info, res, cerr := s.svc.CreateBasin(r.Context(), name, config, token)
+	if cerr != nil {
+		return toAPIError(cerr, fromJSON)
+	}
+	w.Header().Set(headerProvision, string(res))
+	// Create always answers 201, replays included (API 5.2).
+	writeJSON(w, r, http.StatusCreated, basinInfoJSON(info))
+	return nil
+}
+
+func decodeCreateBasin(body []byte) (string, stream.BasinConfig, error) {
+	obj, err := parseObject("", body)
+	if err != nil {
+		return "", stream.BasinConfig{}, err
+	}
+	name, err := obj.requiredString("", "basin")
+	if err != nil {
+		return "", stream.BasinConfig{}, err
+	}
+	if err := stream.ValidateBasinName(name); err != nil {
+		return "", stream.BasinConfig{}, fieldErrorf("basin", "%v", err)
+	}
+	config, err := decodeBasinConfig("config", obj["config"])
+	return name, config, err
+}
+
+func (s *Server) ensureBasin(w http.ResponseWriter, r *http.Request, params []string) error {
+	name, err := basinFromPath(params)
+	if err != nil {
+		return err
+	}
+	body, err := readJSONBody(r, true)
+	if err != nil {
+		return err
+	}
+	var config stream.BasinConfig
+	if body != nil {
+		obj, derr := parseObject("", body)
+		if derr == nil {
+			config, derr = decodeBasinConfig("config", obj["config"])
+		}
+		if derr != nil {
+			return badJSON("Failed to deserialize the JSON body into the target type: %v", derr)
+		}
+	}
+	info, res, eerr := s.svc.EnsureBasin(r.Context(), name, config)
+	if eerr != nil {
+		return toAPIError(eerr, fromPath)
+	}
+	w.Header().Set(headerProvision, string(res))
+	writeJSON(w, r, provisionStatus(res), basinInfoJSON(info))
+	return nil
+}
+
+func (s *Server) getBasinConfig(w http.ResponseWriter, r *http.Request, params []string) error {
+	name, err := basinFromPath(params)
+	if err != nil {
+		return err
+	}
+	config, gerr := s.svc.GetBasinConfig(r.Context(), name)
+	if gerr != nil {
+		return toAPIError(gerr, fromPath)
+	}
+	writeJSON(w, r, http.StatusOK, basinConfigJSON(config))
+	return nil
+}
+
+func (s *Server) reconfigureBasin(w http.ResponseWriter, r *http.Request, params []string) error {
+	name, err := basinFromPath(params)
+	if err != nil {
+		return err
+	}
+	body, err := readJSONBody(r, false)
+	if err != nil {
+		return err
+	}
+	reconf, derr := decodeBasinReconfiguration(body)
+	if derr != nil {
+		return badJSON("Failed to deserialize the JSON body into the target type: %v", derr)
+	}
+	config, rerr := s.svc.ReconfigureBasin(r.Context(), name, reconf)
+	if rerr != nil {
+		return toAPIError(rerr, fromPath)
+	}
+	writeJSON(w, r, http.StatusOK, basinConfigJSON(config))
+	return nil
+}
+
+func (s *Server) deleteBasin(w http.ResponseWriter, r *http.Request, params []string) error {
+	name, err := basinFromPath(params)
+	if err != nil {
+		return err
+	}
+	if derr := s.svc.DeleteBasin(r.Context(), name); derr != nil {
+		return toAPIError(derr, fromPath)
+	}
+	writeEmpty(w, http.StatusAccepted)
+	return nil
+}

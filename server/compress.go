@@ -1,0 +1,133 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression of unary /v1 bodies (API 1.7) and of S2S messages (API
+// 10.3). Codecs are created per use and closed at once: no codec state is
+// shared between requests, and nothing keeps goroutines alive.
+
+const (
+	encodingZstd = "zstd"
+	encodingGzip = "gzip"
+
+	// compressThreshold: smaller payloads are sent as they are.
+	compressThreshold = 1024
+)
+
+// errTooLarge marks a (decompressed) body over its limit.
+var errTooLarge = errors.New("body too large")
+
+// preferredEncoding picks zstd, else gzip, from an Accept-Encoding value,
+// ignoring parameters such as q=.
+func preferredEncoding(acceptEncoding string) string {
+	var gz bool
+	for part := range strings.SplitSeq(acceptEncoding, ",") {
+		name, _, _ := strings.Cut(part, ";")
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case encodingZstd:
+			return encodingZstd
+		case encodingGzip:
+			gz = true
+		}
+	}
+	if gz {
+		return encodingGzip
+	}
+	return ""
+}
+
+// responseEncoding is the encoding for a unary /v1 response of n bytes, or
+// "" to send it as is.
+func responseEncoding(r *http.Request, n int) string {
+	if n <= compressThreshold || !strings.HasPrefix(r.URL.Path, "/v1/") {
+		return ""
+	}
+	return preferredEncoding(r.Header.Get("Accept-Encoding"))
+}
+
+func compress(enc string, data []byte) ([]byte, error) {
+	switch enc {
+	case encodingZstd:
+		zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, fmt.Errorf("zstd writer: %w", err)
+		}
+		defer zw.Close()
+		return zw.EncodeAll(data, make([]byte, 0, len(data)/2)), nil
+	case encodingGzip:
+		var buf bytes.Buffer
+		gw := gzip.NewWriter(&buf)
+		if _, err := gw.Write(data); err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		if err := gw.Close(); err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		return buf.Bytes(), nil
+	}
+	return nil, fmt.Errorf("unknown encoding %q", enc)
+}
+
+// decompress decodes data, failing with errTooLarge past limit bytes.
+func decompress(enc string, data []byte, limit int64) ([]byte, error) {
+	rc, err := decompressReader(enc, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return readLimited(rc, limit)
+}
+
+// decompressReader wraps r in a decoder for enc.
+func decompressReader(enc string, r io.Reader) (io.ReadCloser, error) {
+	switch enc {
+	case encodingZstd:
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		return zr.IOReadCloser(), nil
+	case encodingGzip:
+		gr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		return gr, nil
+	}
+	return nil, fmt.Errorf("unsupported encoding %q", enc)
+}
+
+// readLimited reads r to the end, failing with errTooLarge past limit.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, errTooLarge
+	}
+	return data, nil
+}
+
+// requestBodyEncoding returns the Content-Encoding of a unary request body
+// ("" for identity) or an error for one we cannot decode.
+func requestBodyEncoding(r *http.Request) (string, error) {
+	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	switch enc {
+	case "", "identity":
+		return "", nil
+	case encodingZstd, encodingGzip:
+		return enc, nil
+	}
+	return "", fmt.Errorf("unsupported content-encoding %q", enc)
+}

@@ -1,0 +1,169 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+
+	"github.com/s2lite/s2lite/stream"
+)
+
+// JSON records (API 7.2): strings map to bytes as UTF-8 (raw) or standard
+// padded base64, per the s2-format header.
+
+// marshalJSON is json.Marshal without HTML escaping: record bodies are
+// data, and escaping <, > and & only makes them longer.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func (f recordFormat) decode(s string) ([]byte, bool) {
+	if f == formatBase64 {
+		b, err := base64.StdEncoding.DecodeString(s)
+		return b, err == nil
+	}
+	return []byte(s), true
+}
+
+func (f recordFormat) encode(b []byte) string {
+	if f == formatBase64 {
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// jsonAppendRecord is one decoded record before its strings become bytes.
+type jsonAppendRecord struct {
+	timestamp *uint64
+	headers   [][]string
+	body      string
+}
+
+// decodeAppendInputJSON decodes an AppendInput JSON body. Shape problems
+// are 400 bad_json; undecodable base64 is 422 invalid (API 7.2).
+func decodeAppendInputJSON(data []byte, f recordFormat) (stream.AppendInput, *apiError) {
+	var in stream.AppendInput
+	recs, err := parseAppendInputJSON(data, &in)
+	if err != nil {
+		return in, badJSON("Failed to deserialize the JSON body into the target type: %v", err)
+	}
+	if in.FencingToken != nil && len(*in.FencingToken) > 36 {
+		return in, badJSON("Failed to deserialize the JSON body into the target type: fencing_token: fencing token must not exceed 36 bytes in length")
+	}
+	in.Records = make([]stream.AppendRecord, len(recs))
+	for i, r := range recs {
+		out := stream.AppendRecord{Timestamp: r.timestamp}
+		if len(r.headers) > 0 {
+			out.Headers = make([]stream.Header, len(r.headers))
+			for j, h := range r.headers {
+				name, ok1 := f.decode(h[0])
+				value, ok2 := f.decode(h[1])
+				if !ok1 || !ok2 {
+					return in, invalid("invalid Base64 encoding")
+				}
+				out.Headers[j] = stream.Header{Name: name, Value: value}
+			}
+		}
+		body, ok := f.decode(r.body)
+		if !ok {
+			return in, invalid("invalid Base64 encoding")
+		}
+		out.Body = body
+		in.Records[i] = out
+	}
+	return in, nil
+}
+
+func parseAppendInputJSON(data []byte, in *stream.AppendInput) ([]jsonAppendRecord, error) {
+	obj, err := parseObject("", data)
+	if err != nil {
+		return nil, err
+	}
+	rawRecords, ok := obj["records"]
+	if !ok {
+		return nil, fieldErrorf("", "missing field `records`")
+	}
+	var items []json.RawMessage
+	if isNull(rawRecords) {
+		return nil, fieldErrorf("records", "invalid type: null, expected a sequence")
+	}
+	if err := decodeValue("records", rawRecords, &items); err != nil {
+		return nil, err
+	}
+	recs := make([]jsonAppendRecord, len(items))
+	for i, item := range items {
+		if recs[i], err = parseAppendRecordJSON("records[]", item); err != nil {
+			return nil, err
+		}
+	}
+	if in.MatchSeqNum, err = obj.optU64("", "match_seq_num"); err != nil {
+		return nil, err
+	}
+	if in.FencingToken, err = obj.optString("", "fencing_token"); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+func parseAppendRecordJSON(path string, raw json.RawMessage) (jsonAppendRecord, error) {
+	var r jsonAppendRecord
+	obj, err := parseObject(path, raw)
+	if err != nil {
+		return r, err
+	}
+	if r.timestamp, err = obj.optU64(path, "timestamp"); err != nil {
+		return r, err
+	}
+	if raw, ok := obj.get("headers"); ok {
+		if err := decodeValue(joinPath(path, "headers"), raw, &r.headers); err != nil {
+			return r, err
+		}
+		for _, h := range r.headers {
+			if len(h) != 2 {
+				return r, fieldErrorf(joinPath(path, "headers"), "invalid length %d, expected a [name, value] pair", len(h))
+			}
+		}
+	}
+	if b, err := obj.optString(path, "body"); err != nil {
+		return r, err
+	} else if b != nil {
+		r.body = *b
+	}
+	return r, nil
+}
+
+type jsonSequencedRecord struct {
+	SeqNum    uint64      `json:"seq_num"`
+	Timestamp uint64      `json:"timestamp"`
+	Headers   [][2]string `json:"headers,omitempty"`
+	Body      string      `json:"body,omitempty"`
+}
+
+// jsonReadBatch is the unary read response and the SSE batch payload.
+// Records is never null; Tail only appears for live batches.
+type jsonReadBatch struct {
+	Records []jsonSequencedRecord `json:"records"`
+	Tail    *jsonPosition         `json:"tail,omitempty"`
+}
+
+func readBatchJSON(b stream.ReadBatch, f recordFormat) jsonReadBatch {
+	out := jsonReadBatch{Records: make([]jsonSequencedRecord, len(b.Records)), Tail: optPositionJSON(b.Tail)}
+	for i, r := range b.Records {
+		rec := jsonSequencedRecord{SeqNum: r.SeqNum, Timestamp: r.Timestamp, Body: f.encode(r.Body)}
+		if len(r.Headers) > 0 {
+			rec.Headers = make([][2]string, len(r.Headers))
+			for j, h := range r.Headers {
+				rec.Headers[j] = [2]string{f.encode(h.Name), f.encode(h.Value)}
+			}
+		}
+		out.Records[i] = rec
+	}
+	return out
+}

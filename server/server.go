@@ -1,0 +1,284 @@
+// Package server is the HTTP transport of s2lite: it maps the S2 v1 API
+// (JSON, protobuf, Server-Sent Events and S2S sessions over HTTP/1.1,
+// cleartext HTTP/2 and TLS) onto stream.Service, which owns every semantic
+// rule. See shared/spec/API.md.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/s2lite/s2lite/engine"
+	"github.com/s2lite/s2lite/stream"
+)
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	// Logger receives request failures and lifecycle events. Default:
+	// discard.
+	Logger *slog.Logger
+	// DisableCORS turns off the permissive CORS handling (--no-cors).
+	DisableCORS bool
+	// EngineMetrics, when set, feeds storage-engine gauges and counters to
+	// /metrics (typically engine.DB.Metrics).
+	EngineMetrics func() engine.Metrics
+	// Ready, when set, is consulted by /health: a non-nil error makes it
+	// answer 503 with the error as the reason.
+	Ready func() error
+}
+
+// Server serves the S2 API over HTTP for one stream.Service.
+type Server struct {
+	svc     *stream.Service
+	log     *slog.Logger
+	opts    Options
+	metrics *metrics
+	router  router
+	handler http.Handler
+
+	// drainCtx is cancelled when shutdown begins: read sessions and long
+	// polls end, append sessions stop taking input.
+	drainCtx context.Context
+	drain    context.CancelFunc
+
+	mu       sync.Mutex
+	draining bool
+	active   int           // requests being served
+	idle     chan struct{} // closed when draining and active reaches 0
+	servers  []*http.Server
+}
+
+// New returns a Server for svc. The caller keeps ownership of svc: after
+// Shutdown it closes svc and then the engine.
+func New(svc *stream.Service, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		svc:  svc,
+		log:  opts.Logger,
+		opts: opts,
+		idle: make(chan struct{}),
+	}
+	s.drainCtx, s.drain = context.WithCancel(context.Background())
+	s.metrics = newMetrics(opts.EngineMetrics)
+	s.routes()
+	var h http.Handler = http.HandlerFunc(s.serveHTTP)
+	if !opts.DisableCORS {
+		h = cors(h)
+	}
+	s.handler = h
+	return s
+}
+
+// Handler is the API handler. It serves HTTP/2 when the http.Server it is
+// mounted on does; Serve and ServeTLS set that up.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve accepts HTTP/1.1 and cleartext HTTP/2 (prior knowledge, h2c) on
+// ln until Shutdown. It returns nil after a shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := s.newHTTPServer()
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetUnencryptedHTTP2(true)
+	if !s.register(hs) {
+		_ = ln.Close()
+		return nil
+	}
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: serve: %w", err)
+	}
+	return nil
+}
+
+// ServeTLS accepts HTTPS on ln, negotiating HTTP/2 or HTTP/1.1 with ALPN,
+// until Shutdown. cfg must hold a certificate.
+func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
+	hs := s.newHTTPServer()
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetHTTP2(true)
+	hs.TLSConfig = cfg.Clone()
+	if !s.register(hs) {
+		_ = ln.Close()
+		return nil
+	}
+	if err := hs.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: serve TLS: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) newHTTPServer() *http.Server {
+	return &http.Server{
+		Handler: s.handler,
+		// No read or write timeouts: sessions last as long as clients
+		// want. Only slow header delivery and idle connections are cut.
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// register adds hs to the servers Shutdown stops; false if shutdown has
+// already begun.
+func (s *Server) register(hs *http.Server) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.servers = append(s.servers, hs)
+	return true
+}
+
+// Shutdown stops the server gracefully: listeners close and /health turns
+// to 503; unary appends in flight run to completion; append sessions stop
+// reading input, deliver the acks of every append already submitted and
+// end with a retryable error; read sessions and long polls end. It returns
+// once every request has finished, or with ctx's error after forcibly
+// closing the connections that remain.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.draining {
+		s.draining = true
+		if s.active == 0 {
+			close(s.idle)
+		}
+	}
+	servers := append([]*http.Server(nil), s.servers...)
+	s.mu.Unlock()
+	s.drain()
+
+	errs := make(chan error, len(servers))
+	for _, hs := range servers {
+		go func() { errs <- hs.Shutdown(ctx) }()
+	}
+	var err error
+	for range servers {
+		err = errors.Join(err, <-errs)
+	}
+	select {
+	case <-s.idle:
+	case <-ctx.Done():
+		err = errors.Join(err, ctx.Err())
+	}
+	if err != nil {
+		for _, hs := range servers {
+			_ = hs.Close()
+		}
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	s.log.Info("http server stopped")
+	return nil
+}
+
+// enter counts a request in; false once draining.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.active++
+	return true
+}
+
+func (s *Server) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.draining && s.active == 0 {
+		close(s.idle)
+	}
+}
+
+// isDraining reports whether shutdown has begun.
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, h, params := s.router.lookup(r)
+	if rt == nil {
+		// Unknown path: an empty 404, like the reference's router.
+		writeEmpty(w, http.StatusNotFound)
+		return
+	}
+	if h == nil {
+		w.Header().Set("Allow", rt.allowed())
+		writeEmpty(w, http.StatusMethodNotAllowed)
+		return
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	start := time.Now()
+	defer func() { s.metrics.observeRequest(rt.name, r.Method, rec.status, time.Since(start)) }()
+	if !s.enter() {
+		writeError(rec, r, shuttingDown())
+		return
+	}
+	defer s.leave()
+	if err := h(rec, r, params); err != nil {
+		e := toAPIError(err, fromJSON)
+		s.logError(r, e)
+		if rec.status != 0 {
+			// The response has started; the handler should have
+			// reported the error in-band. Nothing more can be said.
+			return
+		}
+		writeError(rec, r, e)
+	}
+}
+
+func (s *Server) logError(r *http.Request, e *apiError) {
+	level := slog.LevelDebug
+	if e.status == http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path,
+		"status", e.status, "body", string(e.body), "err", e.cause)
+}
+
+// statusRecorder remembers the status for metrics. Unwrap lets
+// http.ResponseController reach the real writer for flushes and deadlines.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// FlushError is what http.ResponseController.Flush calls: unlike Flush,
+// it reports a client that has gone away.
+func (r *statusRecorder) FlushError() error {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+func (r *statusRecorder) Flush() { _ = r.FlushError() }
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
