@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pingcap/failpoint"
+
+	"github.com/s2lite/s2lite/internal/crashtest/fault"
 	"github.com/s2lite/s2lite/objstore"
 )
 
@@ -164,7 +167,16 @@ func (db *DB) startPutLocked() {
 	go func() {
 		defer db.bgWG.Done()
 		start := time.Now()
-		err := db.putWAL(db.bgCtx, g.id, epoch, g.data)
+		var err error
+		// Failpoints: a crash or failure before the PUT, and after it
+		// succeeded but before the group completes (durable, not acknowledged).
+		failpoint.Inject("walBeforePut", func(val failpoint.Value) { err = fault.Do(db.bgCtx, val) })
+		if err == nil {
+			err = db.putWAL(db.bgCtx, g.id, epoch, g.data)
+		}
+		if err == nil {
+			failpoint.Inject("walAfterPut", func(val failpoint.Value) { err = fault.Do(db.bgCtx, val) })
+		}
 		db.m.walPutNanos.Add(uint64(time.Since(start)))
 		db.cmu.Lock()
 		g.done, g.err = true, err
@@ -201,6 +213,8 @@ func (db *DB) completeLocked() {
 		db.applyLocked(g.firstSeq, g.ops)
 		db.nextApplyID = g.id + 1
 		db.noteApplied()
+		// Failpoint: durable and visible, but no writer told yet.
+		failpoint.Inject("walBeforeAck", func(val failpoint.Value) { _ = fault.Do(db.bgCtx, val) })
 		for _, p := range g.writes {
 			p.finish(nil)
 		}

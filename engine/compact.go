@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pingcap/failpoint"
+
 	"github.com/s2lite/s2lite/compaction"
+	"github.com/s2lite/s2lite/internal/crashtest/fault"
 	"github.com/s2lite/s2lite/manifest"
 	"github.com/s2lite/s2lite/sst"
 )
@@ -109,6 +112,11 @@ func (db *DB) compactOnce(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("compaction: %w", err)
 		}
+		// Failpoint: the outputs are uploaded but not installed.
+		failpoint.Inject("compactAfterUpload", func(val failpoint.Value) { err = fault.Do(ctx, val) })
+		if err != nil {
+			return false, fmt.Errorf("compaction: %w", err)
+		}
 	}
 	db.manMu.Lock()
 	defer db.manMu.Unlock()
@@ -119,6 +127,8 @@ func (db *DB) compactOnce(ctx context.Context) (bool, error) {
 	if err := db.installLocked(ctx, next, nil); err != nil {
 		return false, fmt.Errorf("compaction: %w", err)
 	}
+	// Failpoint: the compaction is installed; its inputs are garbage.
+	failpoint.Inject("compactAfterInstall", func(val failpoint.Value) { _ = fault.Do(ctx, val) })
 	switch {
 	case len(inputs) == 0:
 	case plan.Move:

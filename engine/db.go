@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pingcap/failpoint"
+
+	"github.com/s2lite/s2lite/internal/crashtest/fault"
 	"github.com/s2lite/s2lite/manifest"
 	"github.com/s2lite/s2lite/objstore"
 	"github.com/s2lite/s2lite/sst"
@@ -182,6 +185,13 @@ func (db *DB) recoverLocked(ctx context.Context, opening bool) error {
 	if err := db.bumpEpoch(ctx, opening); err != nil {
 		return err
 	}
+	// Failpoint: the epoch is bumped (older writers are fenced at the
+	// manifest) but the log is not replayed yet.
+	var fpErr error
+	failpoint.Inject("recoverAfterEpochBump", func(val failpoint.Value) { fpErr = fault.Do(ctx, val) })
+	if fpErr != nil {
+		return fpErr
+	}
 	if err := db.replayLocked(ctx); err != nil {
 		return err
 	}
@@ -250,7 +260,21 @@ func (db *DB) replayLocked(ctx context.Context) error {
 	for {
 		id := db.nextApplyID
 		data, err := fetch.get(id)
+		// Failpoint: one replay step, for every object and for the end of
+		// the log.
+		failpoint.Inject("replayObject", func(val failpoint.Value) {
+			if ferr := fault.Do(ctx, val); ferr != nil {
+				err = ferr
+			}
+		})
 		if errors.Is(err, objstore.ErrNotFound) {
+			// Failpoint: the log is replayed up to here; its end is not
+			// fenced yet.
+			failpoint.Inject("replayBeforeFence", func(val failpoint.Value) {
+				if ferr := fault.Do(ctx, val); ferr != nil {
+					failpoint.Return(fmt.Errorf("fence WAL %d: %w", id, ferr))
+				}
+			})
 			fence := encodeWAL(&walObject{epoch: db.epoch, id: id, firstSeq: db.visibleSeq.Load() + 1}, nil)
 			err := db.putWAL(ctx, id, db.epoch, fence)
 			if err == nil {
@@ -401,5 +425,20 @@ func (db *DB) Close() error {
 	db.cmu.Unlock()
 	db.bgCancel()
 	db.bgWG.Wait()
+	return nil
+}
+
+// Err reports why the DB cannot acknowledge writes right now: ErrClosed,
+// ErrFenced, ErrReadOnly, or the WAL failure it has not healed from yet
+// (the next write tries to heal). nil means healthy.
+func (db *DB) Err() error {
+	if err := db.writable(); err != nil {
+		return err
+	}
+	db.cmu.Lock()
+	defer db.cmu.Unlock()
+	if db.walErr != nil {
+		return fmt.Errorf("engine: WAL write failed and is not healed yet: %w", db.walErr)
+	}
 	return nil
 }

@@ -149,6 +149,10 @@ func TestWALFaults(t *testing.T) {
 	}
 	t.Logf("%d acked, %d failed, %d heals", acked, failed, db.Metrics().Heals)
 
+	if err := db.Err(); err == nil && db.Metrics().Heals == 0 {
+		t.Fatal("no failure was ever reported")
+	}
+
 	// Stop injecting and recover from the store alone, as after a crash.
 	fs.setHook(nil)
 	db2, err := Open(ctx, Options{Store: mem})
@@ -156,6 +160,9 @@ func TestWALFaults(t *testing.T) {
 		t.Fatalf("reopen: %v\n%s", err, dumpLog(mem))
 	}
 	defer db2.Close()
+	if err := db2.Err(); err != nil {
+		t.Fatalf("healthy reopened DB reports %v", err)
+	}
 	if got := scanDB(t, db2, "", ""); !slices.Equal(got, live) {
 		t.Fatalf("recovered state differs from what readers saw: %d vs %d entries", len(got), len(live))
 	}

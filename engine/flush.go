@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pingcap/failpoint"
+
+	"github.com/s2lite/s2lite/internal/crashtest/fault"
 	"github.com/s2lite/s2lite/manifest"
 	"github.com/s2lite/s2lite/objstore"
 	"github.com/s2lite/s2lite/sst"
@@ -79,6 +82,11 @@ func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 		if err != nil {
 			return fmt.Errorf("flush: %w", err)
 		}
+		// Failpoint: the table is uploaded but no manifest references it.
+		failpoint.Inject("flushAfterUpload", func(val failpoint.Value) { err = fault.Do(ctx, val) })
+		if err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
 		db.m.flushBytes.Add(uint64(len(data)))
 		table = &t
 	}
@@ -92,7 +100,12 @@ func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 	if table != nil {
 		next.L0 = append([]manifest.Table{*table}, next.L0...)
 	}
-	err := db.installLocked(ctx, next, func() { db.imm = db.imm[1:] })
+	err := db.installLocked(ctx, next, func() {
+		// Failpoint: the manifest references the table, and the memtable
+		// is not dropped yet.
+		failpoint.Inject("flushAfterManifest", func(val failpoint.Value) { _ = fault.Do(ctx, val) })
+		db.imm = db.imm[1:]
+	})
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}

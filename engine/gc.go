@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pingcap/failpoint"
+
+	"github.com/s2lite/s2lite/internal/crashtest/fault"
 	"github.com/s2lite/s2lite/manifest"
 	"github.com/s2lite/s2lite/objstore"
 )
@@ -120,7 +123,7 @@ func (db *DB) CollectGarbage(ctx context.Context) (GCStats, error) {
 	}
 	for _, o := range tables {
 		if !live[o.Key] && old(o) {
-			if err := db.objs.Delete(ctx, o.Key); err != nil {
+			if err := db.gcDelete(ctx, o.Key); err != nil {
 				return st, fmt.Errorf("gc: %w", err)
 			}
 			st.TablesDeleted++
@@ -155,7 +158,7 @@ func (db *DB) CollectGarbage(ctx context.Context) (GCStats, error) {
 				continue
 			}
 		}
-		if err := db.objs.Delete(ctx, o.Key); err != nil {
+		if err := db.gcDelete(ctx, o.Key); err != nil {
 			return st, fmt.Errorf("gc: %w", err)
 		}
 		st.WALObjectsDeleted++
@@ -171,7 +174,7 @@ func (db *DB) CollectGarbage(ctx context.Context) (GCStats, error) {
 	}
 	for _, x := range vs {
 		if !retained[x.v] {
-			if err := db.objs.Delete(ctx, x.info.Key); err != nil {
+			if err := db.gcDelete(ctx, x.info.Key); err != nil {
 				return st, fmt.Errorf("gc: %w", err)
 			}
 			delete(db.gcManifests, x.v)
@@ -180,7 +183,7 @@ func (db *DB) CollectGarbage(ctx context.Context) (GCStats, error) {
 	}
 
 	for _, name := range expired {
-		if err := db.objs.Delete(ctx, checkpointKey(name)); err != nil {
+		if err := db.gcDelete(ctx, checkpointKey(name)); err != nil {
 			return st, fmt.Errorf("gc: %w", err)
 		}
 		st.CheckpointsExpired++
@@ -188,6 +191,17 @@ func (db *DB) CollectGarbage(ctx context.Context) (GCStats, error) {
 	db.m.gcRuns.Add(1)
 	db.m.gcDeleted.Add(uint64(st.ManifestsDeleted + st.TablesDeleted + st.WALObjectsDeleted + st.CheckpointsExpired))
 	return st, nil
+}
+
+// gcDelete deletes one object for garbage collection. It exists to carry
+// the failpoint that crashes or fails a collection before any delete.
+func (db *DB) gcDelete(ctx context.Context, key string) error {
+	var err error
+	failpoint.Inject("gcBeforeDelete", func(val failpoint.Value) { err = fault.Do(ctx, val) })
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return db.objs.Delete(ctx, key)
 }
 
 // loadForGC reads a manifest version, caching it: versions are immutable.

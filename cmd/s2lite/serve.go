@@ -88,6 +88,14 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		Logger:        log.With("component", "server"),
 		DisableCORS:   cfg.noCORS,
 		EngineMetrics: db.Metrics,
+		// Only permanent conditions make /health fail: a WAL failure heals
+		// on the next write, which a failing health check would keep away.
+		Ready: func() error {
+			if err := db.Err(); errors.Is(err, engine.ErrFenced) || errors.Is(err, engine.ErrClosed) {
+				return err
+			}
+			return nil
+		},
 	})
 	serveErr := make(chan error, 1)
 	go func() {
