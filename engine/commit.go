@@ -71,6 +71,23 @@ func (db *DB) Write(ctx context.Context, b *Batch) error {
 // visible in that order, and if one fails every later one fails too. Submit
 // blocks only while too many bytes wait to be flushed (a write stall).
 func (db *DB) Submit(ctx context.Context, b *Batch) (*PendingWrite, error) {
+	return db.SubmitAfter(ctx, b, nil)
+}
+
+// ErrPredecessorFailed is returned by SubmitAfter when the write it depends
+// on failed.
+var ErrPredecessorFailed = errors.New("engine: the write this one depends on failed")
+
+// SubmitAfter is Submit for a batch that must never become durable unless
+// prev did. A caller that pipelines dependent batches (a stream's appends:
+// each continues the sequence numbers of the one before) needs this: after
+// a WAL failure the next Submit heals the log and is accepted, so a plain
+// Submit racing the news of its predecessor's failure could land after a
+// gap. If prev already failed, SubmitAfter fails at once; if prev is still
+// pending, b is queued behind it and fails with it, because a failure fails
+// every later write. The check and the queueing happen under the lock that
+// records failures, so there is no window between them. prev may be nil.
+func (db *DB) SubmitAfter(ctx context.Context, b *Batch, prev *PendingWrite) (*PendingWrite, error) {
 	if db.readOnly {
 		return nil, ErrReadOnly
 	}
@@ -82,6 +99,15 @@ func (db *DB) Submit(ctx context.Context, b *Batch) (*PendingWrite, error) {
 	}
 	db.cmu.Lock()
 	defer db.cmu.Unlock()
+	if prev != nil {
+		select {
+		case <-prev.done:
+			if prev.err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrPredecessorFailed, prev.err)
+			}
+		default:
+		}
+	}
 	if err := db.usableLocked(); err != nil {
 		return nil, err
 	}

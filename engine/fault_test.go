@@ -167,3 +167,63 @@ func TestWALFaults(t *testing.T) {
 		t.Fatalf("recovered state differs from what readers saw: %d vs %d entries", len(got), len(live))
 	}
 }
+
+// TestSubmitAfterFailedPredecessor: a dependent batch never becomes durable
+// after its predecessor failed, whether the failure is already known when
+// it is submitted or happens while both are queued; an independent batch
+// heals the log and succeeds.
+func TestSubmitAfterFailedPredecessor(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	fs := &faultStore{Store: mem}
+	db := mustOpen(t, Options{Store: fs})
+	defer db.Close()
+	release := make(chan struct{})
+	failNext := func() {
+		fs.setHook(func(op, key string) (bool, bool) {
+			if op != "PutIfAbsent" || !strings.HasPrefix(key, walPrefix) {
+				return false, false
+			}
+			<-release
+			return true, false
+		})
+	}
+	batch := func(k string) *Batch {
+		b := NewBatch()
+		b.Set([]byte(k), []byte(k))
+		return b
+	}
+
+	// Failure happens while the dependent batch is queued behind it.
+	failNext()
+	a, err := db.Submit(ctx, batch("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := db.SubmitAfter(ctx, batch("b"), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if a.Err() == nil || b.Err() == nil {
+		t.Fatalf("a: %v, b: %v; both must fail", a.Err(), b.Err())
+	}
+
+	// Failure already known: refused at once, before any heal.
+	if _, err := db.SubmitAfter(ctx, batch("c"), a); !errors.Is(err, ErrPredecessorFailed) {
+		t.Fatalf("submit after a failed write: %v", err)
+	}
+	fs.setHook(nil)
+	d, err := db.SubmitAfter(ctx, batch("d"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Err(); err != nil {
+		t.Fatalf("independent write after heal: %v", err)
+	}
+	for _, k := range []string{"b", "c"} {
+		if _, err := db.Get(ctx, []byte(k)); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("dependent write %s is visible: %v", k, err)
+		}
+	}
+}

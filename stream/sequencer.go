@@ -15,11 +15,13 @@ import (
 // drainer goroutine resolves them strictly in submission order.
 //
 // Failure: the engine makes batches durable in submission order and fails
-// every batch queued behind a failed one. It heals on a later Submit, so a
-// batch submitted after a failure it did not yet report may still succeed,
-// leaving a gap. The drainer therefore fails every entry behind the first
-// failure whatever the engine says about it, and then the stream is
-// repaired (repair.go), right away and in any case before the next append:
+// every batch queued behind a failed one. It heals on a later Submit, so
+// each batch is submitted with engine.SubmitAfter on the stream's previous
+// queued write: a batch can never land after its predecessor failed, even
+// if the failure is not reported yet. The drainer also fails every entry
+// behind the first failure whatever the engine says about it, and then the
+// stream is repaired (repair.go), right away and in any case before the
+// next append:
 // one batch rewrites the state of the last acknowledged batch and
 // range-deletes every record and index entry past it. Whatever a failed
 // batch left behind is erased, so no sequence number is skipped and none
@@ -107,7 +109,10 @@ func (h *streamHandle) sequence(ctx context.Context, v *validatedInput, fut *App
 		h.enqueueLocked(e)
 		return e.rejected, nil
 	}
-	pw, err := h.svc.db.Submit(ctx, b)
+	// Depend on the last write still queued: if it failed (even if the
+	// drainer has not seen it yet), the engine refuses this batch instead
+	// of healing and writing it after a gap.
+	pw, err := h.svc.db.SubmitAfter(ctx, b, h.lastPendingLocked())
 	if err != nil {
 		// Nothing was queued; earlier entries, if they fail, are caught
 		// by the drainer.
@@ -250,6 +255,17 @@ func (h *streamHandle) queueHasFailureLocked() bool {
 // enqueueLocked queues an entry (which holds a unit of service work) and
 // starts the drainer if needed. The drainer's own unit is added while the
 // entry's is held, so it never races with Close waiting.
+// lastPendingLocked returns the engine write of the newest queued batch,
+// or nil when none is queued.
+func (h *streamHandle) lastPendingLocked() *engine.PendingWrite {
+	for i := len(h.queue) - 1; i >= 0; i-- {
+		if pw := h.queue[i].pw; pw != nil {
+			return pw
+		}
+	}
+	return nil
+}
+
 func (h *streamHandle) enqueueLocked(e *appendEntry) {
 	h.queue = append(h.queue, e)
 	if !h.draining {
