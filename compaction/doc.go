@@ -71,19 +71,55 @@
 //
 // # Output table boundaries
 //
-// Output tables are cut at about TargetTableSize, always between two user
-// keys. The split point is the next table's first user key: table i holds
-// the range deletions clipped to [first key of table i, first key of table
-// i+1), so the tables of a run never overlap and a lookup needs exactly one
-// table per run. A consequence is that a table's Largest may be the
-// exclusive end of a range deletion, equal to the next table's Smallest: a
-// run must be searched for the last table whose Smallest is <= key, never
-// by Largest.
+// Output tables are cut at about TargetTableSize, and, when
+// Options.Partition is set, wherever the next key belongs to another
+// partition than the current table's, always between two user keys. The
+// split point is the next table's first user key: table i holds the range
+// deletions clipped to [first key of table i, first key of table i+1), so
+// the tables of a run never overlap and a lookup needs exactly one table
+// per run. A consequence is that a table's Largest may be the exclusive end
+// of a range deletion, equal to the next table's Smallest: a run must be
+// searched for the last table whose Smallest is <= key, never by Largest.
+//
+// # Partitions and passthrough
+//
+// Many streams appended at once defeat the Move: every flushed table spans
+// every stream, so no two flushed tables are disjoint, and once merged into
+// a run whose tables span every stream too, each later merge with that run
+// rewrites it whole although its keys are all older than the new ones in
+// every stream. Two things together fix that.
+//
+// With a Partition function (FixedPrefix(10) puts each stream of the stream
+// layer in its own partition), Run cuts its output at partition
+// boundaries, so each table of a run holds one stream's keys.
+//
+// And Run passes tables through. When the merge reaches an input table it
+// has not read, and nothing else in the window lies within that table's
+// key range (every other source is beyond its last key, no range deletion
+// overlaps it), and the table holds nothing the rules would rewrite (no
+// range deletion, no entry expired at now, at the bottom no point
+// tombstone), the merge would copy it verbatim: Run finishes the table it is
+// building and puts the input table in the output run as it is, without
+// reading its data or uploading anything. The metadata in the manifest
+// decides, except at the bottom where the table's properties (one ranged
+// read) tell whether it holds tombstones.
+//
+// With both, merging new data into a run costs one rewrite of the new data
+// only: the run's tables hold older keys of their stream than anything
+// newer, so they pass through. A flushed byte is rewritten about once in
+// all, where without them it was rewritten once per tier. The price is
+// smaller tables: a merge of W bytes over N streams cuts tables of about W/N
+// bytes, which stay that size while they pass through.
+//
+// Pick needs no change for partitions. Extending a window to an older run
+// whose tables pass through costs no read above the bottom and one
+// metadata read per table at the bottom, and it keeps the number of runs
+// down.
 //
 // # Reading the inputs
 //
-// Each source is read in order with one table open at a time: a run's next
-// table is opened only when the merge reaches it, so a compaction holds at
-// most one open table (and its readahead) per source, however large the
-// window.
+// Each source is read in order with at most one table open at a time: a
+// run's next table is opened only when the merge reaches it, and not at
+// all if it passes through, so a compaction holds at most one open table
+// (and its readahead) per source, however large the window.
 package compaction

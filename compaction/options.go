@@ -18,8 +18,38 @@ type Options struct {
 	// TargetTableSize is the size at which output tables are split.
 	// Default 32 MiB.
 	TargetTableSize int64
+	// Partition, when set, names the partition of a user key; Run never
+	// puts point entries of two partitions in one output table. It only
+	// decides where tables are cut, never what they hold, so any function
+	// is correct; it is useful when the keys of one partition are
+	// contiguous in key order, as with FixedPrefix. The result may alias
+	// userKey and is only compared with bytes.Equal.
+	//
+	// Partitions matter when the keyspace is many append-only ranges, such
+	// as the stream layer's records: each flush spans every stream, but
+	// once the output is cut per stream, a later merge finds the older
+	// tables disjoint from the newer data and passes them through unread
+	// (see the package documentation). nil means no partitioning.
+	Partition func(userKey []byte) []byte
 	// Table configures the output tables.
 	Table sst.WriterOptions
+
+	// noPassthrough makes Run rewrite every input table, so that tests can
+	// measure what passing tables through saves.
+	noPassthrough bool
+}
+
+// FixedPrefix returns a Partition function whose partitions are the first
+// n bytes of the key (the whole key when shorter). For the stream layer's
+// record keys, 'r/' and an 8-byte stream id, n = 10 makes each stream a
+// partition. Keys of at most n bytes are each a partition of their own, so
+// each lands in a table of its own; a keyspace with many such keys wants a
+// function that partitions only the append-only ranges.
+func FixedPrefix(n int) func(userKey []byte) []byte {
+	return func(k []byte) []byte {
+		m := min(n, len(k))
+		return k[:m:m]
+	}
 }
 
 func (o Options) withDefaults() Options {

@@ -109,14 +109,29 @@ func (t *tombstones) maxSeq(key []byte) uint64 {
 	if len(t.rds) == 0 {
 		return 0
 	}
-	if t.dirty {
-		t.frags, t.dirty = fragment(t.rds, nil, nil), false
-	}
+	t.build()
 	i := sort.Search(len(t.frags), func(i int) bool { return bytes.Compare(t.frags[i].Start, key) > 0 }) - 1
 	if i >= 0 && bytes.Compare(key, t.frags[i].End) < 0 {
 		return t.frags[i].Seq
 	}
 	return 0
+}
+
+// overlaps reports whether a deletion covers any key in [lo, hi].
+func (t *tombstones) overlaps(lo, hi []byte) bool {
+	if len(t.rds) == 0 {
+		return false
+	}
+	t.build()
+	// The fragments are disjoint and sorted, so their Ends are sorted too.
+	i := sort.Search(len(t.frags), func(i int) bool { return bytes.Compare(t.frags[i].End, lo) > 0 })
+	return i < len(t.frags) && bytes.Compare(t.frags[i].Start, hi) <= 0
+}
+
+func (t *tombstones) build() {
+	if t.dirty {
+		t.frags, t.dirty = fragment(t.rds, nil, nil), false
+	}
 }
 
 // prune forgets the deletions ending at or before pos, which can cover

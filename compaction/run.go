@@ -24,11 +24,19 @@ type Writer func(ctx context.Context, data []byte, props sst.Properties) (manife
 // EntriesIn = EntriesOut + DroppedShadowed + DroppedRangeDeleted +
 // DroppedExpired + DroppedDeleted.
 type Stats struct {
+	// InputTables counts the window's tables; OutputTables the output
+	// run's, passthrough tables included.
 	InputTables, OutputTables int
-	// BytesRead is the total size of the input tables; BytesWritten of the
-	// output tables.
+	// BytesRead is the total size of the input tables merged; BytesWritten
+	// of the output tables uploaded. Passthrough tables count in neither.
 	BytesRead, BytesWritten int64
-	// EntriesIn and EntriesOut count point entries.
+	// PassthroughTables counts input tables handed on unchanged as output
+	// tables: none of their data blocks is read and nothing is uploaded.
+	// PassthroughBytes is their total size.
+	PassthroughTables int
+	PassthroughBytes  int64
+	// EntriesIn and EntriesOut count point entries; a passthrough table's
+	// entries count in both.
 	EntriesIn, EntriesOut int64
 	// DroppedShadowed counts versions older than the newest of their key.
 	DroppedShadowed int64
@@ -47,8 +55,10 @@ type Stats struct {
 
 // Run executes a plan that is not a Move: a merge of the window's entries
 // by internal key, following the rules in the package documentation, into
-// output tables of about opts.TargetTableSize, which it hands to write in
-// key order. It returns their manifest entries, to pass to Apply.
+// output tables of about opts.TargetTableSize (cut at partition boundaries
+// too when opts.Partition is set), which it hands to write in key order.
+// Input tables that the merge would write unchanged are passed through
+// instead. It returns the output run's manifest entries, to pass to Apply.
 //
 // m must be the manifest Pick saw, or a newer one that differs only by L0
 // tables added at the front. now (Unix milliseconds) decides expiry; it
@@ -91,10 +101,7 @@ func Run(ctx context.Context, m *manifest.Manifest, p *Plan, open Opener, write 
 		stats:         &st,
 	}
 	for _, src := range sources {
-		for _, t := range src {
-			st.InputTables++
-			st.BytesRead += t.Size
-		}
+		st.InputTables += len(src)
 	}
 	err = c.run(sources)
 	if cerr := c.close(); err == nil {
@@ -120,15 +127,41 @@ type compactor struct {
 	out   output
 }
 
-// source reads one source of the window, a single L0 table or a run, with
-// one table open at a time.
+// source reads one source of the window, a single L0 table or a run. Its
+// head table is read only once the merge reaches it, and not at all when
+// it is passed through; so at most one table per source is open.
 type source struct {
 	tables []manifest.Table
-	next   int       // index of the next table to open
-	it     *sst.Iter // nil once exhausted
+	cur    int         // index of the head table; len(tables) once exhausted
+	r      *sst.Reader // the head table, opened for its properties only
+	it     *sst.Iter   // iterates the head table; nil until it is read
 }
 
-// checkEvery is how many entries pass between checks of ctx; reads check it
+func (s *source) done() bool { return s.cur == len(s.tables) }
+
+// headUser is the user key where s stands in the merge: its current entry,
+// or the Smallest of a head table not yet read, which bounds its entries
+// and range deletions from below.
+func (s *source) headUser() []byte {
+	if s.it != nil {
+		return s.it.Key().User
+	}
+	return s.tables[s.cur].Smallest
+}
+
+// before orders sources by head. A table not yet read goes before entries
+// of its Smallest, since it may hold newer versions of it.
+func (s *source) before(o *source) bool {
+	if c := bytes.Compare(s.headUser(), o.headUser()); c != 0 {
+		return c < 0
+	}
+	if s.it == nil || o.it == nil {
+		return s.it == nil && o.it != nil
+	}
+	return sst.Compare(s.it.Key(), o.it.Key()) < 0
+}
+
+// checkEvery is how many steps pass between checks of ctx; reads check it
 // anyway, but a window of cached or tiny blocks should still stop promptly.
 const checkEvery = 1024
 
@@ -136,17 +169,16 @@ func (c *compactor) run(sources [][]manifest.Table) error {
 	for _, tables := range sources {
 		s := &source{tables: tables}
 		c.srcs = append(c.srcs, s)
-		ok, err := c.load(s)
-		if err != nil {
-			return err
-		}
-		if ok {
+		if !s.done() {
 			c.heap = append(c.heap, s)
 		}
 	}
 	heap.Init(&c.heap)
 
-	var prev []byte // user key of the previous entry
+	var (
+		prev    []byte // user key of the previous entry merged
+		hasPrev bool
+	)
 	for n := 0; len(c.heap) > 0; n++ {
 		if n%checkEvery == 0 {
 			if err := c.ctx.Err(); err != nil {
@@ -154,27 +186,102 @@ func (c *compactor) run(sources [][]manifest.Table) error {
 			}
 		}
 		s := c.heap[0]
+		if s.it == nil {
+			// The merge reached a table not yet read.
+			t := s.tables[s.cur]
+			passed, err := c.passThrough(s)
+			if err != nil {
+				return err
+			}
+			if passed {
+				prev, hasPrev = append(prev[:0], t.Largest...), true
+			} else if err := c.read(s); err != nil {
+				return err
+			}
+			c.settle()
+			continue
+		}
 		k := s.it.Key()
 		c.stats.EntriesIn++
-		if n > 0 && bytes.Equal(k.User, prev) {
+		if hasPrev && bytes.Equal(k.User, prev) {
 			c.stats.DroppedShadowed++
 		} else {
-			prev = append(prev[:0], k.User...)
+			prev, hasPrev = append(prev[:0], k.User...), true
 			if err := c.emit(k, s.it.Expiry(), s.it.Value()); err != nil {
 				return err
 			}
 		}
-		ok, err := c.advance(s)
-		if err != nil {
+		if err := c.advance(s); err != nil {
 			return err
 		}
-		if ok {
-			heap.Fix(&c.heap, 0)
-		} else {
-			heap.Pop(&c.heap)
-		}
+		c.settle()
 	}
 	return c.out.finish(nil)
+}
+
+// settle restores the heap after its top source moved, dropping it once
+// exhausted.
+func (c *compactor) settle() {
+	if c.heap[0].done() {
+		heap.Pop(&c.heap)
+	} else {
+		heap.Fix(&c.heap, 0)
+	}
+}
+
+// passThrough hands s's head table T, which the merge has reached but not
+// read, to the output unchanged when the merge would write it exactly as
+// it is, and moves s past it. That holds when:
+//
+//   - nothing else in the window lies within T's key range: every other
+//     source's head is after T's last key, and so is everything that
+//     source holds further on (a run's tables follow one another). What
+//     was merged already is before T's first key, since a table not yet
+//     read goes before the entries of its Smallest;
+//   - no range deletion seen so far (those of every table opened) overlaps
+//     T. Those of tables not yet opened start after their source's head;
+//   - T itself has nothing the rules rewrite: no range deletion, no entry
+//     expired at now and, at the bottom, no point tombstone.
+//
+// Only older versions of a key inside T itself, which a flushed table can
+// hold, survive where a rewrite would drop them: reads take the newest
+// version, so what is visible is the same.
+func (c *compactor) passThrough(s *source) (bool, error) {
+	t := s.tables[s.cur]
+	if c.out.opts.noPassthrough || t.NumEntries == 0 || t.NumRangeDels > 0 || (t.MaxExpiry != 0 && t.MinExpiry <= c.now) {
+		return false, nil
+	}
+	// s is the top of the heap, so its children hold the other heads.
+	for _, i := range []int{1, 2} {
+		if i < len(c.heap) && bytes.Compare(c.heap[i].headUser(), t.Largest) <= 0 {
+			return false, nil
+		}
+	}
+	if c.tombs.overlaps(t.Smallest, t.Largest) {
+		return false, nil
+	}
+	if c.bottom {
+		// The manifest does not count point tombstones; the properties,
+		// read with the index in one request, do. The reader is kept for
+		// the merge if T has some.
+		r, err := c.openTable(t)
+		if err != nil {
+			return false, err
+		}
+		if p := r.Properties(); p.NumDeletes > 0 || p.NumRangeDels > 0 {
+			s.r = r
+			return false, nil
+		}
+	}
+	if err := c.out.passThrough(t); err != nil {
+		return false, err
+	}
+	c.stats.EntriesIn += int64(t.NumEntries)
+	c.stats.EntriesOut += int64(t.NumEntries)
+	c.stats.PassthroughTables++
+	c.stats.PassthroughBytes += t.Size
+	s.cur++
+	return true, nil
 }
 
 // emit applies the merge rules to the newest version of a user key.
@@ -197,45 +304,57 @@ func (c *compactor) emit(k sst.Key, expiry int64, value []byte) error {
 	return c.out.add(k, expiry, value)
 }
 
-// load opens s's tables from s.next on until one has a point entry, and
-// records the range deletions of each. It reports whether s has an entry.
-func (c *compactor) load(s *source) (bool, error) {
-	for s.next < len(s.tables) {
-		t := s.tables[s.next]
-		s.next++
-		r, err := c.open(c.ctx, t)
-		if err != nil {
-			return false, fmt.Errorf("open table %s: %w", t.ObjectKey(), err)
-		}
-		c.tombs.add(r.RangeDels())
-		c.stats.RangeDelsIn += int64(len(r.RangeDels()))
-		s.it = r.NewIter(c.ctx)
-		if s.it.First() {
-			return true, nil
-		}
-		if err := c.closeIter(s); err != nil {
-			return false, err
-		}
+func (c *compactor) openTable(t manifest.Table) (*sst.Reader, error) {
+	r, err := c.open(c.ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("open table %s: %w", t.ObjectKey(), err)
 	}
-	return false, nil
+	return r, nil
 }
 
-// advance moves s to its next entry, opening its next table if need be.
-func (c *compactor) advance(s *source) (bool, error) {
+// read starts merging s's head table: it records the table's range
+// deletions and positions at its first entry. A table without point
+// entries is done with at once.
+func (c *compactor) read(s *source) error {
+	t := s.tables[s.cur]
+	r := s.r
+	s.r = nil
+	if r == nil {
+		var err error
+		if r, err = c.openTable(t); err != nil {
+			return err
+		}
+	}
+	c.tombs.add(r.RangeDels())
+	c.stats.RangeDelsIn += int64(len(r.RangeDels()))
+	c.stats.BytesRead += t.Size
+	s.it = r.NewIter(c.ctx)
+	if s.it.First() {
+		return nil
+	}
+	return c.nextTable(s)
+}
+
+// advance moves s to its next entry, or past its head table at the end.
+func (c *compactor) advance(s *source) error {
 	if s.it.Next() {
-		return true, nil
+		return nil
 	}
-	if err := c.closeIter(s); err != nil {
-		return false, err
-	}
-	return c.load(s)
+	return c.nextTable(s)
+}
+
+// nextTable closes the head table's iterator and moves s to its next table.
+func (c *compactor) nextTable(s *source) error {
+	err := c.closeIter(s)
+	s.cur++
+	return err
 }
 
 func (c *compactor) closeIter(s *source) error {
 	err := s.it.Close()
 	s.it = nil
 	if err != nil {
-		return fmt.Errorf("read table %s: %w", s.tables[s.next-1].ObjectKey(), err)
+		return fmt.Errorf("read table %s: %w", s.tables[s.cur].ObjectKey(), err)
 	}
 	return nil
 }
@@ -251,11 +370,11 @@ func (c *compactor) close() error {
 	return err
 }
 
-// mergeHeap orders sources by their current internal key.
+// mergeHeap orders sources by head.
 type mergeHeap []*source
 
 func (h mergeHeap) Len() int           { return len(h) }
-func (h mergeHeap) Less(i, j int) bool { return sst.Compare(h[i].it.Key(), h[j].it.Key()) < 0 }
+func (h mergeHeap) Less(i, j int) bool { return h[i].before(h[j]) }
 func (h mergeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *mergeHeap) Push(x any)        { *h = append(*h, x.(*source)) }
 func (h *mergeHeap) Pop() any {
@@ -275,25 +394,52 @@ type output struct {
 	stats         *Stats
 
 	w      *sst.Writer // the table being built, nil between tables
+	part   []byte      // partition of the current table's entries
 	lo     []byte      // where the current table's span starts; nil: unbounded
 	tables []manifest.Table
 }
 
 // add appends a point entry, first finishing the current table if it has
-// reached the target size. Every entry added has a new user key, so any
-// point between two entries is a user-key boundary.
+// reached the target size or k starts another partition. Every entry added
+// has a new user key, so any point between two entries is a user-key
+// boundary.
 func (o *output) add(k sst.Key, expiry int64, value []byte) error {
-	if o.w != nil && int64(o.w.EstimatedSize()) >= o.opts.TargetTableSize {
+	// o.w holds at least one point entry: it is created here.
+	if o.w != nil && (int64(o.w.EstimatedSize()) >= o.opts.TargetTableSize ||
+		o.opts.Partition != nil && !bytes.Equal(o.opts.Partition(k.User), o.part)) {
 		if err := o.finish(k.User); err != nil {
 			return err
 		}
 	}
 	if o.w == nil {
 		o.w = sst.NewWriter(o.opts.Table)
+		if o.opts.Partition != nil {
+			o.part = append(o.part[:0], o.opts.Partition(k.User)...)
+		}
 	}
 	if err := o.w.Add(k, expiry, value); err != nil {
 		return fmt.Errorf("build table: %w", err)
 	}
+	return nil
+}
+
+// passThrough finishes the current table at t's first key and appends t
+// as the next output table, whose span ends at t's last key. The caller has
+// checked that no range deletion overlaps t: those ending before t go to
+// the table finished here, those starting after t to the next.
+func (o *output) passThrough(t manifest.Table) error {
+	// A nil bound would mean unbounded: every deletion known, however far
+	// beyond t, would go to the table before it.
+	hi := t.Smallest
+	if hi == nil {
+		hi = []byte{}
+	}
+	if err := o.finish(hi); err != nil {
+		return err
+	}
+	o.tables = append(o.tables, t)
+	o.lo = append([]byte{}, t.Largest...)
+	o.stats.OutputTables++
 	return nil
 }
 

@@ -418,6 +418,7 @@ type reader struct {
 	s        *store
 	rs       map[tableID]*sst.Reader
 	contents map[tableID]table
+	probes   []string // keys visible looks up; nil: the model's
 }
 
 type tableID struct{ epoch, num uint64 }
@@ -531,16 +532,20 @@ func (r *reader) get(m *manifest.Manifest, key []byte, now int64) (string, bool)
 
 // visible returns what m holds at now, after checking that a scan and
 // lookups of every written key, keys between them and keys beyond them
-// agree.
+// agree. The keys looked up are r.probes, or else the model's keys.
 func (r *reader) visible(m *manifest.Manifest, now int64) map[string]string {
 	want := r.scan(m, now)
-	for i := -1; i <= modelKeys+16; i++ {
-		k := modelKey(i)
-		for _, k := range []string{k, k + "a", k + "x"} {
-			v, ok := r.get(m, []byte(k), now)
-			if w, wok := want[k]; ok != wok || v != w {
-				r.t.Fatalf("key %q: Get rule gives %q, %t; scan gives %q, %t", k, v, ok, w, wok)
-			}
+	probes := r.probes
+	if probes == nil {
+		for i := -1; i <= modelKeys+16; i++ {
+			k := modelKey(i)
+			probes = append(probes, k, k+"a", k+"x")
+		}
+	}
+	for _, k := range probes {
+		v, ok := r.get(m, []byte(k), now)
+		if w, wok := want[k]; ok != wok || v != w {
+			r.t.Fatalf("key %q: Get rule gives %q, %t; scan gives %q, %t", k, v, ok, w, wok)
 		}
 	}
 	return want
@@ -609,9 +614,16 @@ func expectedCounts(window []table, bottom bool, now int64) Stats {
 	return st
 }
 
-// checkOutput checks the shape of an output run.
-func checkOutput(t *testing.T, s *store, out []manifest.Table, bottom bool, minSeq, maxSeq uint64, opts Options) {
+// checkOutput checks the shape of an output run. passed holds the input
+// tables Run passed through.
+func checkOutput(t *testing.T, s *store, out []manifest.Table, passed map[tableID]bool, bottom bool, minSeq, maxSeq uint64, opts Options) {
 	t.Helper()
+	partition := func(k []byte) string {
+		if opts.Partition == nil {
+			return ""
+		}
+		return string(opts.Partition(k))
+	}
 	for i, tbl := range out {
 		es, rds, props := s.contents(t, tbl)
 		if len(es) == 0 && len(rds) == 0 {
@@ -631,14 +643,22 @@ func checkOutput(t *testing.T, s *store, out []manifest.Table, bottom bool, minS
 				t.Fatalf("table %d: range deletions %v and %v overlap", i, rds[j-1], rds[j])
 			}
 		}
-		// One version per key.
-		for j := 1; j < len(es); j++ {
-			if bytes.Equal(es[j-1].key.User, es[j].key.User) {
-				t.Fatalf("table %d: two versions of %q", i, es[j].key.User)
+		if passed[idOf(tbl)] {
+			// An input table as it was: only what Run checked for.
+			if len(rds) > 0 || (bottom && props.NumDeletes > 0) {
+				t.Fatalf("passthrough table %d has %d range deletions and %d deletes", i, len(rds), props.NumDeletes)
 			}
-		}
-		if bottom {
-			if len(rds) > 0 || props.NumDeletes > 0 {
+		} else {
+			// One version per key, of one partition.
+			for j := 1; j < len(es); j++ {
+				if bytes.Equal(es[j-1].key.User, es[j].key.User) {
+					t.Fatalf("table %d: two versions of %q", i, es[j].key.User)
+				}
+				if p, q := partition(es[0].key.User), partition(es[j].key.User); p != q {
+					t.Fatalf("table %d holds partitions %q and %q", i, p, q)
+				}
+			}
+			if bottom && (len(rds) > 0 || props.NumDeletes > 0) {
 				t.Fatalf("table %d at the bottom has %d range deletions and %d deletes", i, len(rds), props.NumDeletes)
 			}
 		}
@@ -651,24 +671,82 @@ func checkOutput(t *testing.T, s *store, out []manifest.Table, bottom bool, minS
 			// Non-overlapping: everything in this table is below the next
 			// table's first key, which is a point key.
 			next := out[i+1].Smallest
-			if len(es) == 0 {
+			nextPassed := passed[idOf(out[i+1])]
+			if len(es) == 0 && !nextPassed {
+				// Only a passthrough table cuts a table before a point key.
 				t.Fatalf("table %d, not the last, has no point entry", i)
 			}
-			if bytes.Compare(es[len(es)-1].key.User, next) >= 0 || (len(rds) > 0 && bytes.Compare(rds[len(rds)-1].End, next) > 0) {
+			if (len(es) > 0 && bytes.Compare(es[len(es)-1].key.User, next) >= 0) || (len(rds) > 0 && bytes.Compare(rds[len(rds)-1].End, next) > 0) {
 				t.Fatalf("table %d [%q, %q] overlaps table %d starting at %q", i, tbl.Smallest, tbl.Largest, i+1, next)
 			}
+			// Tables are cut at point keys. Only after a passthrough table
+			// may the next start with a range deletion: its span begins
+			// after the passthrough table's last key.
 			nes, _, _ := s.contents(t, out[i+1])
-			if len(nes) == 0 || !bytes.Equal(nes[0].key.User, next) {
+			if !passed[idOf(tbl)] && (len(nes) == 0 || !bytes.Equal(nes[0].key.User, next)) {
 				t.Fatalf("table %d does not start with a point key", i+1)
 			}
-			// Split near the target: not before it, not long after.
-			if tbl.Size < opts.TargetTableSize/2 {
+			// Split near the target: not before it, unless at a partition
+			// boundary or a passthrough table; not long after.
+			early := passed[idOf(tbl)] || nextPassed || len(es) == 0 || partition(es[len(es)-1].key.User) != partition(next)
+			if !early && tbl.Size < opts.TargetTableSize/2 {
 				t.Fatalf("table %d is %d bytes, split well before the target %d", i, tbl.Size, opts.TargetTableSize)
 			}
 		}
-		if limit := opts.TargetTableSize + 1024 + 64*int64(len(rds)); tbl.Size > limit {
+		if limit := opts.TargetTableSize + 1024 + 64*int64(len(rds)); tbl.Size > limit && !passed[idOf(tbl)] {
 			t.Fatalf("table %d is %d bytes, over the target %d", i, tbl.Size, opts.TargetTableSize)
 		}
+	}
+}
+
+// passedThrough returns the output tables that are input tables.
+func passedThrough(inputs, out []manifest.Table) map[tableID]bool {
+	in := map[tableID]bool{}
+	for _, tbl := range inputs {
+		in[idOf(tbl)] = true
+	}
+	passed := map[tableID]bool{}
+	for _, tbl := range out {
+		if in[idOf(tbl)] {
+			passed[idOf(tbl)] = true
+		}
+	}
+	return passed
+}
+
+// checkStats checks Run's Stats against the window's content: the merged
+// tables' entries follow the merge rules, the passthrough tables' count as
+// written.
+func checkStats(t *testing.T, st Stats, window []table, inputs, out []manifest.Table, passed map[tableID]bool, bottom bool, now int64) {
+	t.Helper()
+	var merged []table
+	var passedEntries, inBytes, passedBytes, outBytes int64
+	for i, tbl := range inputs {
+		inBytes += tbl.Size
+		if passed[idOf(tbl)] {
+			passedEntries += int64(tbl.NumEntries)
+			passedBytes += tbl.Size
+			continue
+		}
+		merged = append(merged, window[i])
+	}
+	for _, tbl := range out {
+		if !passed[idOf(tbl)] {
+			outBytes += tbl.Size
+		}
+	}
+	w := expectedCounts(merged, bottom, now)
+	w.EntriesIn += passedEntries
+	w.EntriesOut += passedEntries
+	if g := counts(st); g.EntriesIn != w.EntriesIn || g.EntriesOut != w.EntriesOut ||
+		g.DroppedShadowed != w.DroppedShadowed || g.DroppedRangeDeleted != w.DroppedRangeDeleted ||
+		g.DroppedExpired != w.DroppedExpired || g.ExpiredToTombstone != w.ExpiredToTombstone || g.DroppedDeleted != w.DroppedDeleted {
+		t.Fatalf("stats:\n got %+v\nwant %+v", g, w)
+	}
+	if st.InputTables != len(inputs) || st.BytesRead != inBytes-passedBytes || st.OutputTables != len(out) ||
+		st.BytesWritten != outBytes || st.PassthroughTables != len(passed) || st.PassthroughBytes != passedBytes {
+		t.Fatalf("stats %+v: want %d input tables of %d bytes, %d output tables of which %d passed through (%d bytes), %d bytes written",
+			st, len(inputs), inBytes, len(out), len(passed), passedBytes, outBytes)
 	}
 }
 
@@ -692,6 +770,8 @@ func testRunModel(t *testing.T, seed uint64, bottom bool) {
 	opts := Options{
 		TargetTableSize: []int64{512, 2 << 10, 1 << 20}[rng.IntN(3)],
 		Table:           sst.WriterOptions{BlockSize: []int{64, 256, 4096}[rng.IntN(3)]},
+		// Ten keys a partition, one, or none.
+		Partition: []func([]byte) []byte{nil, FixedPrefix(3), FixedPrefix(4)}[rng.IntN(3)],
 	}
 	s := newStore()
 	m := &manifest.Manifest{}
@@ -713,16 +793,18 @@ func testRunModel(t *testing.T, seed uint64, bottom bool) {
 	if nRuns+nL0 == 0 {
 		nL0 = 1
 	}
+	// window holds the content of the tables of p.Inputs(m), in its order:
+	// newest source first.
 	var window []table
 	windowMin := seq + 1
 	for range nRuns {
 		ts := genRun(rng, &seq, 1+rng.IntN(300), 4)
-		window = append(window, ts...)
+		window = append(slices.Clone(ts), window...)
 		m.Levels = append([][]manifest.Table{build(ts)}, m.Levels...)
 	}
 	for range nL0 {
 		tt := genOps(rng, &seq, 1+rng.IntN(150))
-		window = append(window, tt)
+		window = append([]table{tt}, window...)
 		m.L0 = append(build([]table{tt}), m.L0...)
 	}
 	if belowRun != nil {
@@ -755,25 +837,15 @@ func testRunModel(t *testing.T, seed uint64, bottom bool) {
 		}
 	}
 
-	checkOutput(t, s, out, bottom, windowMin, seq, opts)
-	if g, w := counts(st), expectedCounts(window, bottom, now); g.EntriesIn != w.EntriesIn || g.EntriesOut != w.EntriesOut ||
-		g.DroppedShadowed != w.DroppedShadowed || g.DroppedRangeDeleted != w.DroppedRangeDeleted ||
-		g.DroppedExpired != w.DroppedExpired || g.ExpiredToTombstone != w.ExpiredToTombstone || g.DroppedDeleted != w.DroppedDeleted {
-		t.Fatalf("stats:\n got %+v\nwant %+v", g, w)
-	}
 	inputs := p.Inputs(m)
-	var inBytes int64
-	for _, tbl := range inputs {
-		inBytes += tbl.Size
+	for i, tbl := range inputs {
+		if i >= len(window) || int(tbl.NumEntries) != len(window[i].es) {
+			t.Fatalf("window content does not follow the inputs' order")
+		}
 	}
-	var outBytes int64
-	for _, tbl := range out {
-		outBytes += tbl.Size
-	}
-	if st.InputTables != len(inputs) || st.BytesRead != inBytes || st.OutputTables != len(out) || st.BytesWritten != outBytes {
-		t.Fatalf("stats %+v: want %d input tables of %d bytes, %d output tables of %d bytes",
-			st, len(inputs), inBytes, len(out), outBytes)
-	}
+	passed := passedThrough(inputs, out)
+	checkOutput(t, s, out, passed, bottom, windowMin, seq, opts)
+	checkStats(t, st, window, inputs, out, passed, bottom, now)
 }
 
 func btoi(b bool) int {
@@ -783,35 +855,54 @@ func btoi(b bool) int {
 	return 0
 }
 
-// TestRunOpensTablesInOrder checks that every input table is opened once,
-// a run's tables in key order.
-func TestRunOpensTablesInOrder(t *testing.T) {
-	s := newStore()
-	var run []manifest.Table
-	for i := range 5 {
-		run = append(run, s.build(t, sst.WriterOptions{}, []entry{set(modelKey(i), uint64(i+1), 0, "v")}, nil))
-	}
-	l0 := s.build(t, sst.WriterOptions{}, []entry{set(modelKey(2), 10, 0, "new")}, nil)
-	m := &manifest.Manifest{L0: []manifest.Table{l0}, Levels: [][]manifest.Table{run}}
-	p := newPlan(m, 1, 0, 1)
-	p.Move = false
-	var order []uint64
-	open := func(ctx context.Context, tbl manifest.Table) (*sst.Reader, error) {
-		order = append(order, tbl.FileNum)
-		return s.open(ctx, tbl)
-	}
-	out, _, err := Run(t.Context(), m, p, open, s.write, 0, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g, w := order, []uint64{6, 1, 2, 3, 4, 5}; !slices.Equal(g, w) {
-		t.Fatalf("opened %v, want %v", g, w)
-	}
-	es, _, _ := s.contents(t, out[0])
-	if g, w := fmtEntries(es), fmtEntries([]entry{
-		set("k000", 1, 0, "v"), set("k001", 2, 0, "v"), set("k002", 10, 0, "new"), set("k003", 4, 0, "v"), set("k004", 5, 0, "v"),
-	}); g != w {
-		t.Fatalf("got %s, want %s", g, w)
+// TestRunOpensTables checks that every input table is opened at most once,
+// in key order, and that tables passed through are not opened at all but
+// at the bottom, where their properties must show no tombstones.
+func TestRunOpensTables(t *testing.T) {
+	for _, bottom := range []bool{false, true} {
+		t.Run(fmt.Sprintf("bottom=%t", bottom), func(t *testing.T) {
+			s := newStore()
+			var run []manifest.Table
+			for i := range 5 {
+				run = append(run, s.build(t, sst.WriterOptions{}, []entry{set(modelKey(i), uint64(i+1), 0, "v")}, nil))
+			}
+			l0 := s.build(t, sst.WriterOptions{}, []entry{set(modelKey(2), 10, 0, "new")}, nil)
+			m := &manifest.Manifest{L0: []manifest.Table{l0}, Levels: [][]manifest.Table{run}}
+			if !bottom {
+				m.Levels = append(m.Levels, []manifest.Table{s.build(t, sst.WriterOptions{}, []entry{set("z", 0, 0, "below")}, nil)})
+			}
+			p := newPlan(m, 1, 0, 1)
+			p.Move = false
+			var opened []manifest.Table
+			open := func(ctx context.Context, tbl manifest.Table) (*sst.Reader, error) {
+				opened = append(opened, tbl)
+				return s.open(ctx, tbl)
+			}
+			out, st, err := Run(t.Context(), m, p, open, s.write, 0, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []uint64{3, 6} // the two tables holding k002
+			if bottom {
+				want = []uint64{1, 2, 3, 4, 5, 6}
+			}
+			if g := fileNums(opened); !slices.Equal(slices.Sorted(slices.Values(g)), want) {
+				t.Fatalf("opened %v, want %v once each", g, want)
+			}
+			if !slices.IsSortedFunc(opened, func(a, b manifest.Table) int { return bytes.Compare(a.Smallest, b.Smallest) }) {
+				t.Fatalf("opened %v, not in key order", fileNums(opened))
+			}
+			if g := fileNums(out); len(g) != 5 || !slices.Equal(g[:2], []uint64{1, 2}) || !slices.Equal(g[3:], []uint64{4, 5}) {
+				t.Fatalf("output tables %v, want 1, 2, a new one, 4, 5", g)
+			}
+			if st.PassthroughTables != 4 || st.OutputTables != 5 || st.BytesRead != l0.Size+run[2].Size {
+				t.Fatalf("stats %+v", st)
+			}
+			es, _, _ := s.contents(t, out[2])
+			if g, w := fmtEntries(es), fmtEntries([]entry{set("k002", 10, 0, "new")}); g != w {
+				t.Fatalf("got %s, want %s", g, w)
+			}
+		})
 	}
 }
 

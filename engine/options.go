@@ -42,6 +42,11 @@ type Options struct {
 	WALMinInterval time.Duration
 
 	// Compaction tunes the tiered compaction policy; see package compaction.
+	// When the keyspace is many append-only ranges written at once, such as
+	// the stream layer's record keys ('r/' and an 8-byte stream id), set
+	// Compaction.Partition to name a key's range (compaction.FixedPrefix(10)
+	// for record keys): compaction then cuts tables per range and passes
+	// older tables through unread instead of rewriting them on every merge.
 	Compaction compaction.Options
 	// L0StopWrites makes writers wait (not fail) while L0 holds this many
 	// tables, so that compaction can catch up and reads stay bounded.
