@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/engine"
+	"github.com/s2lite/s2lite/stream"
 )
 
 // IngestReport is the JSON written by `bench ingest`.
@@ -40,8 +42,8 @@ type IngestPoint struct {
 	GetP99      float64 `json:"get_p99_ms"`
 }
 
-// streamKey is the stream layer's record key shape: a stream id and a
-// sequence number, both big-endian, so each stream's keys only grow.
+// streamKey is the stream layer's record key shape ('r/', then a stream id
+// and a sequence number, both big-endian), so each stream's keys only grow.
 func streamKey(stream, seq uint64) []byte {
 	k := make([]byte, 0, 18)
 	k = append(k, 'r', '/')
@@ -63,7 +65,11 @@ func runIngest(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := engine.Options{Store: store, MemtableSize: 16 << 20, GCMinAge: time.Second, GCInterval: 2 * time.Second}
+	opts := engine.Options{
+		Store: store, MemtableSize: 16 << 20, GCMinAge: time.Second, GCInterval: 2 * time.Second,
+		// The stream layer's partitioning, as the server configures it.
+		Compaction: compaction.Options{Partition: stream.CompactionPartition},
+	}
 	db, err := engine.Open(ctx, opts)
 	if err != nil {
 		return err

@@ -107,8 +107,17 @@ func (db *DB) compactOnce(ctx context.Context) (bool, error) {
 	case plan.Move:
 		out = compaction.MoveOutput(inputs)
 	default:
+		var uploaded []string
+		write := func(ctx context.Context, data []byte, props sst.Properties) (manifest.Table, error) {
+			t, err := db.uploadTable(ctx, data, props)
+			uploaded = append(uploaded, t.ObjectKey())
+			return t, err
+		}
+		// Whatever this compaction uploaded and did not install is garbage
+		// (installed outputs are released by the install itself).
+		defer func() { db.releaseUploads(uploaded...) }()
 		var err error
-		out, stats, err = compaction.Run(ctx, base, plan, db.openForCompaction, db.writeForCompaction, now, db.opts.Compaction)
+		out, stats, err = compaction.Run(ctx, base, plan, db.openForCompaction, write, now, db.opts.Compaction)
 		if err != nil {
 			return false, fmt.Errorf("compaction: %w", err)
 		}
@@ -149,8 +158,4 @@ func (db *DB) compactOnce(ctx context.Context) (bool, error) {
 // readers need.
 func (db *DB) openForCompaction(ctx context.Context, t manifest.Table) (*sst.Reader, error) {
 	return sst.Open(ctx, &tableObject{objs: db.objs, key: t.ObjectKey(), size: t.Size}, sst.ReaderOptions{})
-}
-
-func (db *DB) writeForCompaction(ctx context.Context, data []byte, props sst.Properties) (manifest.Table, error) {
-	return db.uploadTable(ctx, data, props)
 }

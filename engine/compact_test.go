@@ -10,6 +10,7 @@ import (
 
 	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/objstore"
+	"github.com/s2lite/s2lite/sst"
 )
 
 func manualOpts(store objstore.Store, clock *fakeClock) Options {
@@ -300,5 +301,41 @@ func TestL0Stall(t *testing.T) {
 	}
 	if m := db.Metrics(); m.WriteStalls == 0 {
 		t.Fatalf("stall not counted: %+v", m)
+	}
+}
+
+// TestGCSparesUnInstalledUploads: garbage collection never deletes a table
+// this process uploaded and has not installed yet, however small the
+// minimum age; once installed (or abandoned) the usual rules apply.
+func TestGCSparesUnInstalledUploads(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	db := mustOpen(t, manualOpts(store, newFakeClock()))
+	defer db.Close()
+	w := sst.NewWriter(tableOptsSmall())
+	if err := w.Add(sst.Key{User: []byte("k"), Seq: 1, Kind: sst.KindSet}, 0, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	data, props, err := w.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := db.uploadTable(ctx, data, props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	if _, err := db.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetRange(ctx, tb.ObjectKey(), 0, 1); err != nil {
+		t.Fatalf("gc deleted a table awaiting installation: %v", err)
+	}
+	db.releaseUploads(tb.ObjectKey()) // abandoned
+	if _, err := db.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetRange(ctx, tb.ObjectKey(), 0, 1); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("abandoned upload survived gc: %v", err)
 	}
 }

@@ -82,6 +82,9 @@ type DB struct {
 	compactMu   sync.Mutex // one compaction at a time
 	compactKick chan struct{}
 
+	uploadsMu sync.Mutex
+	uploads   map[string]bool // tables uploaded but not yet installed
+
 	gcMu         sync.Mutex // one garbage collection at a time
 	gcManifests  map[uint64]*manifest.Manifest
 	gcWALScanned uint64 // WAL ids up to here hold only fences
@@ -157,6 +160,7 @@ func newDB(opts Options) *DB {
 		flushKick:   make(chan struct{}, 1),
 		compactKick: make(chan struct{}, 1),
 		gcManifests: map[uint64]*manifest.Manifest{},
+		uploads:     map[string]bool{},
 	}
 	db.drained = sync.NewCond(&db.cmu)
 	db.tables = newTableSet(db.objs, db.cache)

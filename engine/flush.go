@@ -107,6 +107,9 @@ func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 		db.imm = db.imm[1:]
 	})
 	if err != nil {
+		if table != nil {
+			db.releaseUploads(table.ObjectKey()) // a retry uploads a new table
+		}
 		return fmt.Errorf("flush: %w", err)
 	}
 	db.m.flushes.Add(1)
@@ -130,6 +133,11 @@ func (db *DB) installLocked(ctx context.Context, next *manifest.Manifest, andThe
 		return err
 	}
 	db.man = next
+	var installed []string
+	for _, t := range next.Tables() {
+		installed = append(installed, t.ObjectKey())
+	}
+	db.releaseUploads(installed...)
 	v := db.tables.version(next)
 	db.mu.Lock()
 	db.current = v
@@ -157,6 +165,10 @@ func (db *DB) uploadTable(ctx context.Context, data []byte, props sst.Properties
 		MinExpiry: props.MinExpiry, MaxExpiry: props.MaxExpiry,
 		NumWithoutExpiry: props.NumWithoutExpiry,
 	}
+	// Until a manifest references it (or its flush or compaction gives up
+	// and garbage collection may have it), this table must survive garbage
+	// collection however long the upload and install take.
+	db.protectUpload(t.ObjectKey())
 	// Put-if-absent: the name is unique to this epoch, so a conflict can
 	// only be our own earlier attempt, which we verify.
 	if _, err := db.objs.PutIfAbsent(ctx, t.ObjectKey(), data); err != nil {
@@ -214,4 +226,29 @@ func (db *DB) Flush(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// protectUpload keeps GC from deleting a table this process is uploading
+// and about to install.
+func (db *DB) protectUpload(key string) {
+	db.uploadsMu.Lock()
+	db.uploads[key] = true
+	db.uploadsMu.Unlock()
+}
+
+// releaseUploads ends the protection of the given tables: once installed
+// they are protected by the manifest that references them, and what a failed
+// flush or compaction uploaded may be collected.
+func (db *DB) releaseUploads(keys ...string) {
+	db.uploadsMu.Lock()
+	for _, k := range keys {
+		delete(db.uploads, k)
+	}
+	db.uploadsMu.Unlock()
+}
+
+func (db *DB) uploadProtected(key string) bool {
+	db.uploadsMu.Lock()
+	defer db.uploadsMu.Unlock()
+	return db.uploads[key]
 }

@@ -122,7 +122,7 @@ func (db *DB) CollectGarbage(ctx context.Context) (GCStats, error) {
 		return st, fmt.Errorf("gc: %w", err)
 	}
 	for _, o := range tables {
-		if !live[o.Key] && old(o) {
+		if !live[o.Key] && old(o) && !db.uploadProtected(o.Key) {
 			if err := db.gcDelete(ctx, o.Key); err != nil {
 				return st, fmt.Errorf("gc: %w", err)
 			}

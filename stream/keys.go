@@ -70,3 +70,17 @@ func prefixEnd(p []byte) []byte {
 	}
 	return nil
 }
+
+// CompactionPartition tells the engine's compaction where output tables may
+// not straddle (engine.Options.Compaction.Partition): each stream's records
+// and each stream's timestamp index form a partition, and every other key
+// family one partition each. A stream's appends then land in tables of
+// their own that later merges pass through unchanged, which keeps write
+// amplification near WAL + flush + one rewrite.
+func CompactionPartition(key []byte) []byte {
+	const streamPrefixLen = 2 + 8 // family prefix + stream id
+	if len(key) >= streamPrefixLen && (string(key[:2]) == recordPrefix || string(key[:2]) == indexPrefix) {
+		return key[:streamPrefixLen]
+	}
+	return key[:min(len(key), 2)]
+}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/server"
 	"github.com/s2lite/s2lite/stream"
@@ -59,7 +60,11 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.close()
-	db, err := engine.Open(openCtx, engine.Options{Store: st.store, Logger: log.With("component", "engine")})
+	db, err := engine.Open(openCtx, engine.Options{
+		Store:      st.store,
+		Logger:     log.With("component", "engine"),
+		Compaction: compaction.Options{Partition: stream.CompactionPartition},
+	})
 	if err != nil {
 		return fmt.Errorf("opening the storage engine on %s: %w", st.describe, err)
 	}
