@@ -56,3 +56,11 @@ clean:
 FAULTFLAGS ?=
 fault-test:
 	GO=$(GO) bash internal/tools/faulttest.sh $(FAULTFLAGS)
+
+# Compatibility suite: the official TypeScript SDK (pinned in
+# compat/package.json) against a freshly built s2lite on loopback, with both
+# session transports (fetch/SSE and s2s over h2c). Needs Node.js >= 20.14 and
+# npm; see compat/README.md.
+.PHONY: compat
+compat:
+	GO="$(GO)" ./compat/run.sh
