@@ -29,9 +29,13 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, params []string)
 	if err := checkEncryptionKey(r); err != nil {
 		return err
 	}
+	opts, err := autoCreateOptions(r)
+	if err != nil {
+		return err
+	}
 	ct := contentType(r)
 	if ct == mediaTypeS2S {
-		return s.appendSession(w, r, basin, name)
+		return s.appendSession(w, r, basin, name, opts)
 	}
 	var in stream.AppendInput
 	if isProtobufMediaType(ct) {
@@ -56,7 +60,7 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, params []string)
 	metered := meteredBytes(in)
 	s.metrics.appendInflight.Add(float64(metered))
 	start := time.Now()
-	ack, aerr := s.svc.Append(r.Context(), basin, name, in)
+	ack, aerr := s.svc.Append(r.Context(), basin, name, in, opts...)
 	s.metrics.appendInflight.Sub(float64(metered))
 	if aerr != nil {
 		return toAPIError(aerr, fromPath)

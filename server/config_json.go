@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 
 	"github.com/s2lite/s2lite/stream"
 )
@@ -128,6 +130,63 @@ func decodeStreamConfig(path string, raw json.RawMessage) (*stream.StreamConfig,
 		}
 	}
 	return &c, nil
+}
+
+// decodeStreamConfigHeader decodes the s2-stream-config header: a
+// StreamConfig object like a create-stream config, except that unknown
+// keys are rejected. Bodies ignore them as the reference does, but the
+// header is written by SDKs from typed configs, so an unknown key is a
+// setting this server does not implement, and creating the stream without
+// it would silently give it another config than the one asked for.
+func decodeStreamConfigHeader(raw json.RawMessage) (stream.StreamConfig, error) {
+	if _, err := parseObject("", raw); err != nil {
+		return stream.StreamConfig{}, err
+	}
+	c, err := decodeStreamConfig("", raw)
+	if err != nil {
+		return stream.StreamConfig{}, err
+	}
+	if err := checkKeys("", raw, streamConfigKeys); err != nil {
+		return stream.StreamConfig{}, err
+	}
+	return *c, nil
+}
+
+// keySet is the shape of a JSON object for checkKeys: its allowed keys,
+// each with the keySet of its value, or nil when the value is not an
+// object that needs checking.
+type keySet map[string]keySet
+
+var streamConfigKeys = keySet{
+	"storage_class":    nil,
+	"retention_policy": {"age": nil, "infinite": {}},
+	"timestamping":     {"mode": nil, "uncapped": nil},
+	"delete_on_empty":  {"min_age_secs": nil},
+}
+
+// checkKeys rejects keys of raw, and of its nested objects, that keys
+// does not allow. raw has been decoded already, so every value keys
+// describes as an object is one (or null).
+func checkKeys(path string, raw json.RawMessage, keys keySet) error {
+	if isNull(raw) {
+		return nil
+	}
+	obj, err := parseObject(path, raw)
+	if err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(obj)) { // the same error every time
+		nested, ok := keys[k]
+		if !ok {
+			return fieldErrorf(path, "unknown field `%s`", k)
+		}
+		if nested != nil {
+			if err := checkKeys(joinPath(path, k), obj[k], nested); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // decodeBasinConfig decodes a BasinConfig; null is the default config.

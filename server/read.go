@@ -64,17 +64,21 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, params []string) e
 	if err := checkEncryptionKey(r); err != nil {
 		return err
 	}
+	opts, err := autoCreateOptions(r)
+	if err != nil {
+		return err
+	}
 	switch {
 	case contentType(r) == mediaTypeS2S:
-		return s.readSessionS2S(w, r, basin, name, req)
+		return s.readSessionS2S(w, r, basin, name, req, opts)
 	case acceptType(r) == mediaTypeSSE:
-		return s.readSessionSSE(w, r, basin, name, req, format)
+		return s.readSessionSSE(w, r, basin, name, req, format, opts)
 	}
 
 	ctx, cancel := s.sessionContext(r)
 	defer cancel()
 	start := time.Now()
-	batch, rerr := s.svc.Read(ctx, basin, name, req)
+	batch, rerr := s.svc.Read(ctx, basin, name, req, opts...)
 	if rerr != nil {
 		return toAPIError(drainErr(ctx, rerr), fromPath)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -20,6 +21,7 @@ const (
 	headerEncryptionKey = "S2-Encryption-Key"
 	headerLastEventID   = "Last-Event-Id"
 	headerProvision     = "S2-Provision-Result"
+	headerStreamConfig  = "S2-Stream-Config"
 
 	mediaTypeS2S = "s2s/proto"
 	mediaTypeSSE = "text/event-stream"
@@ -68,6 +70,25 @@ func requestToken(r *http.Request) (string, *apiError) {
 		return "", toAPIError(err, fromHeader)
 	}
 	return v, nil
+}
+
+// autoCreateOptions parses the optional s2-stream-config header, which
+// SDKs (TypeScript since 0.27) send on appends, reads and session connects:
+// a JSON StreamConfig, the shape of a create-stream config, for the stream
+// in case the request auto-creates it. A value that does not decode is a
+// header problem (400 bad_header); semantic problems (a zero retention
+// age) are left to the stream package and are 422 invalid, as in a
+// create-stream body.
+func autoCreateOptions(r *http.Request) ([]stream.OpenOption, *apiError) {
+	v, ok, err := headerValue(r, headerStreamConfig)
+	if err != nil || !ok {
+		return nil, err
+	}
+	config, derr := decodeStreamConfigHeader(json.RawMessage(v))
+	if derr != nil {
+		return nil, badHeader("invalid `s2-stream-config` header: %v", derr)
+	}
+	return []stream.OpenOption{stream.WithAutoCreateConfig(config)}, nil
 }
 
 // recordFormat selects how JSON strings map to record bytes (API 7.2).

@@ -33,8 +33,8 @@ type submitted struct {
 // real admission control; this only keeps the queue finite.
 const maxPendingInputs = 1024
 
-func (s *Server) appendSession(w http.ResponseWriter, r *http.Request, basin, name string) error {
-	sess, err := s.svc.OpenAppendSession(r.Context(), basin, name)
+func (s *Server) appendSession(w http.ResponseWriter, r *http.Request, basin, name string, opts []stream.OpenOption) error {
+	sess, err := s.svc.OpenAppendSession(r.Context(), basin, name, opts...)
 	if err != nil {
 		return toAPIError(err, fromPath)
 	}

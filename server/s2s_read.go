@@ -11,10 +11,10 @@ import (
 // S2S read session (API 10.5): one ReadBatch message per batch or
 // heartbeat; a normal end closes the response stream, an error ends it
 // with a terminal message.
-func (s *Server) readSessionS2S(w http.ResponseWriter, r *http.Request, basin, name string, req stream.ReadRequest) error {
+func (s *Server) readSessionS2S(w http.ResponseWriter, r *http.Request, basin, name string, req stream.ReadRequest, opts []stream.OpenOption) error {
 	ctx, cancel := s.sessionContext(r)
 	defer cancel()
-	sess, err := s.svc.OpenReadSession(ctx, basin, name, req)
+	sess, err := s.svc.OpenReadSession(ctx, basin, name, req, opts...)
 	if err != nil {
 		return toAPIError(drainErr(ctx, err), fromPath)
 	}

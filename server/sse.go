@@ -62,7 +62,7 @@ func (id lastEventID) resume(req stream.ReadRequest) stream.ReadRequest {
 	return req
 }
 
-func (s *Server) readSessionSSE(w http.ResponseWriter, r *http.Request, basin, name string, req stream.ReadRequest, format recordFormat) error {
+func (s *Server) readSessionSSE(w http.ResponseWriter, r *http.Request, basin, name string, req stream.ReadRequest, format recordFormat, opts []stream.OpenOption) error {
 	v, ok, herr := headerValue(r, headerLastEventID)
 	if herr != nil {
 		return herr
@@ -77,7 +77,7 @@ func (s *Server) readSessionSSE(w http.ResponseWriter, r *http.Request, basin, n
 
 	ctx, cancel := s.sessionContext(r)
 	defer cancel()
-	sess, err := s.svc.OpenReadSession(ctx, basin, name, req)
+	sess, err := s.svc.OpenReadSession(ctx, basin, name, req, opts...)
 	if err != nil {
 		return toAPIError(drainErr(ctx, err), fromPath)
 	}

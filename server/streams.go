@@ -175,7 +175,11 @@ func (s *Server) checkTail(w http.ResponseWriter, r *http.Request, params []stri
 	if err != nil {
 		return err
 	}
-	tail, terr := s.svc.CheckTail(r.Context(), basin, name)
+	opts, err := autoCreateOptions(r)
+	if err != nil {
+		return err
+	}
+	tail, terr := s.svc.CheckTail(r.Context(), basin, name, opts...)
 	if terr != nil {
 		return toAPIError(terr, fromPath)
 	}

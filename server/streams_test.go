@@ -192,3 +192,92 @@ func TestAutoCreate(t *testing.T) {
 	e.call("GET", "/v1/streams/auto-read", nil, hb...).expect(t, http.StatusOK)
 	e.call("GET", "/v1/streams/auto-tail/records/tail", nil, hb...).expect(t, http.StatusOK)
 }
+
+// TestAutoCreateStreamConfigHeader covers s2-stream-config: the config a
+// stream gets if the request auto-creates it, on every request that can.
+func TestAutoCreateStreamConfigHeader(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.basinAndStream("", map[string]any{"create_stream_on_append": true, "create_stream_on_read": true,
+		"default_stream_config": map[string]any{"retention_policy": map[string]any{"age": 3600}}})
+	hb := []string{"s2-basin", testBasin}
+	config := func(name string) string {
+		t.Helper()
+		return string(e.call("GET", "/v1/streams/"+name, nil, hb...).expect(t, http.StatusOK).body)
+	}
+	exists := func(name string) bool {
+		t.Helper()
+		return e.call("GET", "/v1/streams/"+name, nil, hb...).status == http.StatusOK
+	}
+	const own = `{"storage_class":"standard","retention_policy":{"age":120}}`
+	const want = `{"storage_class":"standard","retention_policy":{"age":120},
+		"timestamping":{"mode":"client-prefer","uncapped":false},"delete_on_empty":{"min_age_secs":0}}`
+	withOwn := append(hb, "s2-stream-config", own)
+	records := map[string]any{"records": []any{map[string]any{"body": "x"}}}
+
+	e.call("POST", "/v1/streams/json/records", records, withOwn...).expect(t, http.StatusOK)
+	e.call("POST", "/v1/streams/proto/records", pbInput(t, pbRecord(t, -1, []byte("x"))).marshal(t),
+		append(withOwn, "content-type", "application/protobuf")...).expect(t, http.StatusOK)
+	e.call("GET", "/v1/streams/read/records?seq_num=0", nil, withOwn...).expect(t, http.StatusRequestedRangeNotSatisfiable)
+	e.call("GET", "/v1/streams/tail/records/tail", nil, withOwn...).expect(t, http.StatusOK)
+	sse, r := e.openSSE("/v1/streams/sse/records", withOwn...)
+	if r != nil {
+		t.Fatalf("SSE: %v", r)
+	}
+	sse.close()
+	s2sRead, r := e.openS2S("GET", "/v1/streams/s2s-read/records", withOwn...)
+	if r != nil {
+		t.Fatalf("S2S read: %v", r)
+	}
+	s2sRead.close()
+	s2sAppend, r := e.openS2S("POST", "/v1/streams/s2s-append/records", withOwn...)
+	if r != nil {
+		t.Fatalf("S2S append: %v", r)
+	}
+	s2sAppend.send(pbInput(t, pbRecord(t, -1, []byte("x"))).marshal(t), 0)
+	s2sAppend.expectMessage("AppendAck")
+	s2sAppend.close()
+	for _, name := range []string{"json", "proto", "read", "tail", "sse", "s2s-read", "s2s-append"} {
+		jsonEqual(t, []byte(config(name)), want)
+	}
+	// Unset fields come from the basin default, then the system defaults.
+	e.call("GET", "/v1/streams/partial/records/tail", nil, append(hb, "s2-stream-config", `{"timestamping":{"mode":"arrival"}}`)...).
+		expect(t, http.StatusOK)
+	jsonEqual(t, []byte(config("partial")), `{"storage_class":"express","retention_policy":{"age":3600},
+		"timestamping":{"mode":"arrival","uncapped":false},"delete_on_empty":{"min_age_secs":0}}`)
+	// No header: the basin defaults.
+	e.appendJSON("plain", "x")
+	jsonEqual(t, []byte(config("plain")), `{"storage_class":"express","retention_policy":{"age":3600},
+		"timestamping":{"mode":"client-prefer","uncapped":false},"delete_on_empty":{"min_age_secs":0}}`)
+	// The header is ignored when the stream exists.
+	e.call("POST", "/v1/streams/json/records", records, append(hb, "s2-stream-config", `{"storage_class":"express"}`)...).expect(t, http.StatusOK)
+	jsonEqual(t, []byte(config("json")), want)
+
+	// A value that does not decode is 400 bad_header, before the body and
+	// before any auto-create; a semantic problem is 422 invalid, as in a
+	// create-stream body.
+	for _, v := range []string{
+		"", "not json", "[]", "null", `{"storage_class":"cold"}`, `{"retention_policy":{"age":-1}}`,
+		`{"retention_policy":{}}`, `{"unknown":1}`, `{"timestamping":{"mode":"arrival","extra":true}}`,
+		`{"retention_policy":{"infinite":{"x":1}}}`, `{"delete_on_empty":{"min_age_secs":1,"max":2}}`,
+	} {
+		bad := append(hb, "s2-stream-config", v)
+		e.call("POST", "/v1/streams/bad/records", "not json", append(bad, "content-type", "application/json")...).
+			expectError(t, http.StatusBadRequest, "bad_header")
+		e.call("GET", "/v1/streams/bad/records?seq_num=0", nil, bad...).expectError(t, http.StatusBadRequest, "bad_header")
+		e.call("GET", "/v1/streams/bad/records/tail", nil, bad...).expectError(t, http.StatusBadRequest, "bad_header")
+		_, r = e.openSSE("/v1/streams/bad/records", bad...)
+		r.expectError(t, http.StatusBadRequest, "bad_header")
+		_, r = e.openS2S("POST", "/v1/streams/bad/records", bad...)
+		r.expectError(t, http.StatusBadRequest, "bad_header")
+		// Also for a stream that exists.
+		e.call("GET", "/v1/streams/json/records/tail", nil, bad...).expectError(t, http.StatusBadRequest, "bad_header")
+	}
+	zeroAge := append(hb, "s2-stream-config", `{"retention_policy":{"age":0}}`)
+	e.call("POST", "/v1/streams/bad/records", records, zeroAge...).expectError(t, http.StatusUnprocessableEntity, "invalid")
+	e.call("GET", "/v1/streams/bad/records?seq_num=0", nil, zeroAge...).expectError(t, http.StatusUnprocessableEntity, "invalid")
+	_, r = e.openS2S("GET", "/v1/streams/bad/records", zeroAge...)
+	r.expectError(t, http.StatusUnprocessableEntity, "invalid")
+	if exists("bad") {
+		t.Fatal("a request with an invalid s2-stream-config auto-created its stream")
+	}
+}

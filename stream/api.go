@@ -305,6 +305,20 @@ type ReadRequest struct {
 	Wait *time.Duration
 }
 
+// OpenOption adjusts how a data-plane call (Append, OpenAppendSession,
+// Read, OpenReadSession, CheckTail) opens its stream.
+type OpenOption func(*openOptions)
+
+// WithAutoCreateConfig gives a stream that the call auto-creates config,
+// layered over the basin's default_stream_config exactly like the config
+// of CreateStream (API 4.3). It is ignored when the stream exists, but an
+// invalid config fails the call (invalid) either way, before any
+// auto-create: whether a request is valid should not depend on a race
+// with the stream's creation.
+func WithAutoCreateConfig(config StreamConfig) OpenOption {
+	return func(o *openOptions) { o.createConfig = &config }
+}
+
 // New returns a Service storing everything in db, and resumes background
 // work (basin deletions) left unfinished by a previous process. The caller
 // keeps ownership of db and closes it after Service.Close.
@@ -383,8 +397,8 @@ func (s *Service) ListStreams(ctx context.Context, basin string, req ListRequest
 
 // CheckTail returns the durable tail, auto-creating the stream if the basin
 // has create_stream_on_read.
-func (s *Service) CheckTail(ctx context.Context, basin, name string) (StreamPosition, error) {
-	return s.checkTail(ctx, basin, name)
+func (s *Service) CheckTail(ctx context.Context, basin, name string, opts ...OpenOption) (StreamPosition, error) {
+	return s.checkTail(ctx, basin, name, opts)
 }
 
 // Append appends one batch and returns once it is durable (unary append).
@@ -392,12 +406,12 @@ func (s *Service) CheckTail(ctx context.Context, basin, name string) (StreamPosi
 // batch is 422 even for a missing stream (as in the reference, where
 // validation is part of request parsing). Cancelling ctx abandons the
 // wait, not necessarily the append.
-func (s *Service) Append(ctx context.Context, basin, name string, in AppendInput) (AppendAck, error) {
+func (s *Service) Append(ctx context.Context, basin, name string, in AppendInput, opts ...OpenOption) (AppendAck, error) {
 	v, err := validateAppendInput(in)
 	if err != nil {
 		return AppendAck{}, err
 	}
-	sess, err := s.OpenAppendSession(ctx, basin, name)
+	sess, err := s.OpenAppendSession(ctx, basin, name, opts...)
 	if err != nil {
 		return AppendAck{}, err
 	}
@@ -411,21 +425,21 @@ func (s *Service) Append(ctx context.Context, basin, name string, in AppendInput
 
 // OpenAppendSession opens a pipelined append session on one stream (S2S
 // append). The stream is auto-created here if the basin allows it.
-func (s *Service) OpenAppendSession(ctx context.Context, basin, name string) (*AppendSession, error) {
-	return s.openAppendSession(ctx, basin, name)
+func (s *Service) OpenAppendSession(ctx context.Context, basin, name string, opts ...OpenOption) (*AppendSession, error) {
+	return s.openAppendSession(ctx, basin, name, opts)
 }
 
 // Read performs a unary read (API 8.6): Count and Bytes are clamped to
 // 1000 records and 1 MiB, Wait to 60 s.
-func (s *Service) Read(ctx context.Context, basin, name string, req ReadRequest) (ReadBatch, error) {
-	return s.readUnary(ctx, basin, name, req)
+func (s *Service) Read(ctx context.Context, basin, name string, req ReadRequest, opts ...OpenOption) (ReadBatch, error) {
+	return s.readUnary(ctx, basin, name, req, opts)
 }
 
 // OpenReadSession starts a read session (SSE or S2S, API 8.5). Failures
 // that happen before the session starts (not found, deletion pending, 416,
 // invalid request) are returned here.
-func (s *Service) OpenReadSession(ctx context.Context, basin, name string, req ReadRequest) (*ReadSession, error) {
-	return s.openReadSession(ctx, basin, name, req)
+func (s *Service) OpenReadSession(ctx context.Context, basin, name string, req ReadRequest, opts ...OpenOption) (*ReadSession, error) {
+	return s.openReadSession(ctx, basin, name, req, opts)
 }
 
 // Submit validates and sequences one batch and returns a future for its

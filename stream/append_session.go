@@ -18,8 +18,8 @@ type AppendSession struct {
 	err   error // the first failure; nothing is accepted after it
 }
 
-func (s *Service) openAppendSession(ctx context.Context, basin, name string) (*AppendSession, error) {
-	h, err := s.openStream(ctx, basin, name, false)
+func (s *Service) openAppendSession(ctx context.Context, basin, name string, opts []OpenOption) (*AppendSession, error) {
+	h, err := s.openStream(ctx, basin, name, false, opts)
 	if err != nil {
 		return nil, err
 	}

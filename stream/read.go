@@ -44,12 +44,12 @@ type ReadSession struct {
 	heartbeat     *time.Timer
 }
 
-func (s *Service) openReadSession(ctx context.Context, basin, name string, req ReadRequest) (*ReadSession, error) {
-	return s.startRead(ctx, basin, name, req, false)
+func (s *Service) openReadSession(ctx context.Context, basin, name string, req ReadRequest, opts []OpenOption) (*ReadSession, error) {
+	return s.startRead(ctx, basin, name, req, false, opts)
 }
 
-func (s *Service) readUnary(ctx context.Context, basin, name string, req ReadRequest) (ReadBatch, error) {
-	r, err := s.startRead(ctx, basin, name, req, true)
+func (s *Service) readUnary(ctx context.Context, basin, name string, req ReadRequest, opts []OpenOption) (ReadBatch, error) {
+	r, err := s.startRead(ctx, basin, name, req, true, opts)
 	if err != nil {
 		return ReadBatch{}, err
 	}
@@ -87,7 +87,7 @@ func validateReadRequest(req ReadRequest) error {
 	return nil
 }
 
-func (s *Service) startRead(ctx context.Context, basin, name string, req ReadRequest, unary bool) (*ReadSession, error) {
+func (s *Service) startRead(ctx context.Context, basin, name string, req ReadRequest, unary bool, opts []OpenOption) (*ReadSession, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (s *Service) startRead(ctx context.Context, basin, name string, req ReadReq
 	if err := validateReadRequest(req); err != nil {
 		return nil, err
 	}
-	h, err := s.openStream(ctx, basin, name, true)
+	h, err := s.openStream(ctx, basin, name, true, opts)
 	if err != nil {
 		return nil, err
 	}

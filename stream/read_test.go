@@ -152,7 +152,7 @@ func TestUnaryReadClamps(t *testing.T) {
 	}
 	// Wait is clamped to 60 s: a 1 h wait returns well before the test
 	// deadline only if cancelled, so check the clamp directly.
-	r, err := e.svc.startRead(e.ctx, "my-basin", "s", ReadRequest{Wait: dur(time.Hour)}, true)
+	r, err := e.svc.startRead(e.ctx, "my-basin", "s", ReadRequest{Wait: dur(time.Hour)}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -201,14 +201,14 @@ func (s *Service) listStreams(ctx context.Context, basin string, req ListRequest
 	return out, err
 }
 
-func (s *Service) checkTail(ctx context.Context, basin, name string) (StreamPosition, error) {
+func (s *Service) checkTail(ctx context.Context, basin, name string, opts []OpenOption) (StreamPosition, error) {
 	if err := s.checkOpen(); err != nil {
 		return StreamPosition{}, err
 	}
 	if err := validateStreamAddress(basin, name); err != nil {
 		return StreamPosition{}, err
 	}
-	h, err := s.openStream(ctx, basin, name, true)
+	h, err := s.openStream(ctx, basin, name, true, opts)
 	if err != nil {
 		return StreamPosition{}, err
 	}
@@ -216,11 +216,34 @@ func (s *Service) checkTail(ctx context.Context, basin, name string) (StreamPosi
 	return h.tail()
 }
 
+// openOptions are the collected OpenOptions of a call.
+type openOptions struct {
+	// createConfig is the stream's own config layer if the call
+	// auto-creates it; nil means the basin defaults alone.
+	createConfig *StreamConfig
+}
+
+// collectOpenOptions applies opts and validates the result.
+func collectOpenOptions(opts []OpenOption) (openOptions, error) {
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := validateStreamConfig(o.createConfig); err != nil {
+		return openOptions{}, err
+	}
+	return o, nil
+}
+
 // openStream returns a referenced handle of an existing stream, creating
 // the stream first if it is missing and the basin says so
 // (create_stream_on_read when forRead, else create_stream_on_append).
-func (s *Service) openStream(ctx context.Context, basin, name string, forRead bool) (*streamHandle, error) {
+func (s *Service) openStream(ctx context.Context, basin, name string, forRead bool, opts []OpenOption) (*streamHandle, error) {
 	if err := validateStreamAddress(basin, name); err != nil {
+		return nil, err
+	}
+	o, err := collectOpenOptions(opts)
+	if err != nil {
 		return nil, err
 	}
 	h, err := s.acquireStream(ctx, basin, name)
@@ -241,7 +264,7 @@ func (s *Service) openStream(ctx context.Context, basin, name string, forRead bo
 	if !auto {
 		return nil, streamNotFound(basin, name)
 	}
-	if err := s.autoCreateStream(ctx, basin, name); err != nil {
+	if err := s.autoCreateStream(ctx, basin, name, o.createConfig); err != nil {
 		return nil, err
 	}
 	h, err = s.acquireStream(ctx, basin, name)
@@ -251,9 +274,11 @@ func (s *Service) openStream(ctx context.Context, basin, name string, forRead bo
 	return h, err
 }
 
-// autoCreateStream creates a missing stream with the basin defaults;
-// racing auto-creates are harmless (the loser finds it exists).
-func (s *Service) autoCreateStream(ctx context.Context, basin, name string) error {
+// autoCreateStream creates a missing stream with config (nil: none) over
+// the basin defaults; racing auto-creates are harmless (the loser finds it
+// exists, and its config is ignored like that of any call on an existing
+// stream).
+func (s *Service) autoCreateStream(ctx context.Context, basin, name string, config *StreamConfig) error {
 	defer s.basinLocks.rlock(basin)()
 	defer s.streamLocks.lock(streamMapKey(basin, name))()
 	bm, err := s.activeBasin(ctx, basin)
@@ -264,7 +289,7 @@ func (s *Service) autoCreateStream(ctx context.Context, basin, name string) erro
 	if err != nil || m != nil {
 		return err
 	}
-	_, err = s.putNewStream(ctx, basin, name, resolveStreamConfig(nil, bm.Config.DefaultStreamConfig), "")
+	_, err = s.putNewStream(ctx, basin, name, resolveStreamConfig(config, bm.Config.DefaultStreamConfig), "")
 	return err
 }
 

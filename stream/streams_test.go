@@ -308,3 +308,89 @@ func TestDeleteOnEmpty(t *testing.T) {
 		t.Fatal("stream deleted although not eligible")
 	}
 }
+
+func TestAutoCreateConfig(t *testing.T) {
+	e := newEnv(t)
+	ctx, svc := e.ctx, e.svc
+	e.basin("auto-config", BasinConfig{CreateStreamOnAppend: true, CreateStreamOnRead: true,
+		DefaultStreamConfig: &StreamConfig{RetentionPolicy: &RetentionPolicy{AgeSecs: 3600}}})
+	e.basin("plain-basin", BasinConfig{})
+	config := func(name string) ResolvedStreamConfig {
+		t.Helper()
+		c, err := svc.GetStreamConfig(ctx, "auto-config", name)
+		if err != nil {
+			t.Fatalf("config of %s: %v", name, err)
+		}
+		return c
+	}
+	standard, arrival := StorageClassStandard, TimestampingArrival
+	own := WithAutoCreateConfig(StreamConfig{StorageClass: &standard, RetentionPolicy: &RetentionPolicy{AgeSecs: 120}})
+	want := ResolvedStreamConfig{StorageClass: StorageClassStandard, RetentionPolicy: RetentionPolicy{AgeSecs: 120},
+		Timestamping: ResolvedTimestamping{Mode: TimestampingClientPrefer}}
+
+	// Every call that can auto-create applies the config, layered over the
+	// basin default and the system defaults like a CreateStream config.
+	if _, err := svc.Append(ctx, "auto-config", "append", AppendInput{Records: records("x")}, own); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := svc.OpenAppendSession(ctx, "auto-config", "append-session", own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Close()
+	if _, err := svc.CheckTail(ctx, "auto-config", "tail", own); err != nil {
+		t.Fatal(err)
+	}
+	var rns *RangeNotSatisfiableError
+	if _, err := svc.Read(ctx, "auto-config", "read", ReadRequest{SeqNum: u64(0)}, own); !errors.As(err, &rns) {
+		t.Fatalf("read auto-create: %v", err)
+	}
+	rs, err := svc.OpenReadSession(ctx, "auto-config", "read-session", ReadRequest{}, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Close()
+	for _, name := range []string{"append", "append-session", "tail", "read", "read-session"} {
+		if got := config(name); got != want {
+			t.Fatalf("%s: config %+v, want %+v", name, got, want)
+		}
+	}
+	partial := WithAutoCreateConfig(StreamConfig{Timestamping: &TimestampingConfig{Mode: &arrival},
+		DeleteOnEmpty: &DeleteOnEmptyConfig{MinAgeSecs: 60}})
+	if _, err := svc.CheckTail(ctx, "auto-config", "partial", partial); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := config("partial"), (ResolvedStreamConfig{StorageClass: StorageClassExpress, RetentionPolicy: RetentionPolicy{AgeSecs: 3600},
+		Timestamping: ResolvedTimestamping{Mode: TimestampingArrival}, DeleteOnEmpty: DeleteOnEmptyConfig{MinAgeSecs: 60}}); got != want {
+		t.Fatalf("partial: config %+v, want %+v", got, want)
+	}
+	// Without the option, the basin defaults alone.
+	if _, err := svc.CheckTail(ctx, "auto-config", "defaults"); err != nil {
+		t.Fatal(err)
+	}
+	if got := config("defaults"); got.StorageClass != StorageClassExpress || got.RetentionPolicy.AgeSecs != 3600 {
+		t.Fatalf("defaults: config %+v", got)
+	}
+
+	// An existing stream keeps its config.
+	arrivalOnly := WithAutoCreateConfig(StreamConfig{Timestamping: &TimestampingConfig{Mode: &arrival}})
+	if _, err := svc.Append(ctx, "auto-config", "append", AppendInput{Records: records("y")}, arrivalOnly); err != nil {
+		t.Fatal(err)
+	}
+	if got := config("append"); got != want {
+		t.Fatalf("existing stream reconfigured: %+v", got)
+	}
+	// Nor does the option create anything where auto-create is off.
+	wantCode(t, second2(svc.Append(ctx, "plain-basin", "s", AppendInput{Records: records("x")}, own)), CodeStreamNotFound)
+
+	// An invalid config is rejected before any auto-create, and also when
+	// the stream exists.
+	bad := WithAutoCreateConfig(StreamConfig{RetentionPolicy: &RetentionPolicy{}})
+	wantCode(t, second2(svc.Append(ctx, "auto-config", "bad", AppendInput{Records: records("x")}, bad)), CodeInvalid)
+	wantCode(t, second2(svc.OpenAppendSession(ctx, "auto-config", "bad", bad)), CodeInvalid)
+	wantCode(t, second2(svc.Read(ctx, "auto-config", "bad", ReadRequest{}, bad)), CodeInvalid)
+	wantCode(t, second2(svc.OpenReadSession(ctx, "auto-config", "bad", ReadRequest{}, bad)), CodeInvalid)
+	wantCode(t, second2(svc.CheckTail(ctx, "auto-config", "bad", bad)), CodeInvalid)
+	wantCode(t, second2(svc.GetStreamConfig(ctx, "auto-config", "bad")), CodeStreamNotFound)
+	wantCode(t, second2(svc.CheckTail(ctx, "auto-config", "append", bad)), CodeInvalid)
+}
