@@ -19,10 +19,12 @@ build:
 vet:
 	$(GO) vet ./...
 
-# Everything, with the race detector, against memory, local-directory and
-# MinIO stores.
+# Everything: the Go tests with the race detector against memory,
+# local-directory and MinIO stores, then the official TypeScript SDK suite
+# against the real binary.
 test:
 	$(WITHMINIO) $(GO) test $(TESTFLAGS) ./...
+	$(MAKE) compat
 
 # Quick loop without MinIO: S3 tests skip themselves.
 test-short:
