@@ -7,6 +7,8 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,7 +91,8 @@ type DB struct {
 	gcManifests  map[uint64]*manifest.Manifest
 	gcWALScanned uint64 // WAL ids up to here hold only fences
 
-	readOnly bool // opened at a checkpoint
+	writerID string // random identity written into our manifests
+	readOnly bool   // opened at a checkpoint
 	fenced   atomic.Bool
 	closed   atomic.Bool
 	m        metrics
@@ -161,6 +164,7 @@ func newDB(opts Options) *DB {
 		compactKick: make(chan struct{}, 1),
 		gcManifests: map[uint64]*manifest.Manifest{},
 		uploads:     map[string]bool{},
+		writerID:    newWriterID(),
 	}
 	db.drained = sync.NewCond(&db.cmu)
 	db.tables = newTableSet(db.objs, db.cache)
@@ -215,6 +219,7 @@ func (db *DB) bumpEpoch(ctx context.Context, opening bool) error {
 		next.Version++
 		next.WriterEpoch = db.man.WriterEpoch + 1
 		next.NextFileNum = db.nextFileNum
+		next.Writer = db.writerID
 		err := db.manifests.Write(ctx, next)
 		if err == nil {
 			db.man, db.epoch = next, next.WriterEpoch
@@ -222,6 +227,14 @@ func (db *DB) bumpEpoch(ctx context.Context, opening bool) error {
 		}
 		if !errors.Is(err, manifest.ErrConflict) {
 			return err
+		}
+		if landed, own, lerr := db.loadOwn(ctx, next.Version); lerr != nil {
+			return lerr
+		} else if own {
+			// An earlier attempt of this bump landed; its reply was lost.
+			db.man, db.epoch = landed, landed.WriterEpoch
+			db.nextFileNum = max(db.nextFileNum, landed.NextFileNum)
+			return nil
 		}
 		if !opening {
 			db.fenced.Store(true)
@@ -261,6 +274,7 @@ func (db *DB) bumpEpoch(ctx context.Context, opening bool) error {
 func (db *DB) replayLocked(ctx context.Context) error {
 	fetch := newPrefetcher(ctx, db.objs, db.nextApplyID, 8)
 	defer fetch.stop()
+	fenced := false // our fence is written; only leftovers may follow
 	for {
 		id := db.nextApplyID
 		data, err := fetch.get(id)
@@ -279,15 +293,24 @@ func (db *DB) replayLocked(ctx context.Context) error {
 					failpoint.Return(fmt.Errorf("fence WAL %d: %w", id, ferr))
 				}
 			})
+			if fenced {
+				// The first free id past our fence: new groups go here.
+				db.nextWALID = id
+				db.nextSeq = db.visibleSeq.Load() + 1
+				return nil
+			}
 			fence := encodeWAL(&walObject{epoch: db.epoch, id: id, firstSeq: db.visibleSeq.Load() + 1}, nil)
 			err := db.putWAL(ctx, id, db.epoch, fence)
 			if err == nil {
 				db.floor = db.epoch
 				db.nextApplyID = id + 1
-				db.nextWALID = id + 1
-				db.nextSeq = db.visibleSeq.Load() + 1
 				db.noteApplied()
-				return nil
+				// Go on past the fence: a fenced writer's in-flight groups
+				// or a failed pipeline's orphans may occupy the next ids.
+				// They are below the floor now and skipped, and our first
+				// group must not collide with them.
+				fenced = true
+				continue
 			}
 			if errors.Is(err, errWALSlotTaken) {
 				// Someone filled the gap first: read what they wrote.
@@ -445,4 +468,20 @@ func (db *DB) Err() error {
 		return fmt.Errorf("engine: WAL write failed and is not healed yet: %w", db.walErr)
 	}
 	return nil
+}
+
+func newWriterID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// loadOwn reads a manifest version that conflicted with our write and
+// reports whether we wrote it ourselves (an attempt whose reply was lost).
+func (db *DB) loadOwn(ctx context.Context, version uint64) (*manifest.Manifest, bool, error) {
+	landed, err := db.manifests.Load(ctx, version)
+	if err != nil {
+		return nil, false, fmt.Errorf("engine: read conflicting manifest %d: %w", version, err)
+	}
+	return landed, landed.Writer == db.writerID, nil
 }

@@ -110,6 +110,15 @@ func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 		if table != nil {
 			db.releaseUploads(table.ObjectKey()) // a retry uploads a new table
 		}
+		if errors.Is(err, errAdoptedOwnManifest) && db.man.WALReplayFrom >= m.walNext {
+			// The adopted version is an earlier attempt of this very flush:
+			// the memtable is in its table.
+			db.mu.Lock()
+			db.imm = db.imm[1:]
+			db.mu.Unlock()
+			db.m.flushes.Add(1)
+			return nil
+		}
 		return fmt.Errorf("flush: %w", err)
 	}
 	db.m.flushes.Add(1)
@@ -125,20 +134,43 @@ func (db *DB) installLocked(ctx context.Context, next *manifest.Manifest, andThe
 	next.Version = db.man.Version + 1
 	next.WriterEpoch = db.man.WriterEpoch
 	next.NextFileNum = db.nextFileNum
+	next.Writer = db.writerID
 	if err := db.manifests.Write(ctx, next); err != nil {
-		if errors.Is(err, manifest.ErrConflict) {
+		if !errors.Is(err, manifest.ErrConflict) {
+			return err
+		}
+		landed, own, lerr := db.loadOwn(ctx, next.Version)
+		if lerr != nil {
+			return lerr
+		}
+		if !own {
 			db.fenced.Store(true)
 			return fmt.Errorf("%w: %v", ErrFenced, err)
 		}
-		return err
+		// An earlier install of ours landed though its reply was lost:
+		// that version is the truth now, and the caller must re-plan on it.
+		db.publishLocked(landed, nil)
+		return fmt.Errorf("%w: version %d", errAdoptedOwnManifest, landed.Version)
 	}
-	db.man = next
+	db.publishLocked(next, andThen)
+	return nil
+}
+
+// errAdoptedOwnManifest means a manifest write conflicted with our own
+// earlier attempt, which is now the current version.
+var errAdoptedOwnManifest = errors.New("engine: adopted our own manifest version whose write reply was lost")
+
+// publishLocked makes m the current manifest and read view. andThen runs
+// under the read-state lock in the same step. manMu must be held.
+func (db *DB) publishLocked(m *manifest.Manifest, andThen func()) {
+	db.man = m
+	db.nextFileNum = max(db.nextFileNum, m.NextFileNum)
 	var installed []string
-	for _, t := range next.Tables() {
+	for _, t := range m.Tables() {
 		installed = append(installed, t.ObjectKey())
 	}
 	db.releaseUploads(installed...)
-	v := db.tables.version(next)
+	v := db.tables.version(m)
 	db.mu.Lock()
 	db.current = v
 	if andThen != nil {
@@ -147,7 +179,6 @@ func (db *DB) installLocked(ctx context.Context, next *manifest.Manifest, andThe
 	close(db.progress)
 	db.progress = make(chan struct{})
 	db.mu.Unlock()
-	return nil
 }
 
 // uploadTable stores a finished table under a fresh name of the current

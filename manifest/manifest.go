@@ -75,6 +75,12 @@ type Manifest struct {
 	// after a failed WAL write). Objects written by lower epochs after a
 	// higher epoch fenced them are ignored.
 	WriterEpoch uint64 `json:"writer_epoch"`
+	// Writer is a random identity of the DB instance that wrote this
+	// version. A writer whose manifest PUT landed but whose reply was lost
+	// recognises its own version by it on the next conflict. (The epoch
+	// cannot tell: two openers racing for the same version both try the
+	// same epoch number.)
+	Writer string `json:"writer,omitempty"`
 	// NextFileNum is the next SST file number the owning writer may use.
 	NextFileNum uint64 `json:"next_file_num"`
 	// LastSeq is the last sequence number reflected in the tables.

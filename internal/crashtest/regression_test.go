@@ -3,7 +3,6 @@ package crashtest
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,24 +51,13 @@ func (m *manifestOutage) PutIfAbsent(ctx context.Context, key string, data []byt
 	return m.Store.PutIfAbsent(ctx, key, data)
 }
 
-// TestManifestReplyLostThenOutage shows the engine fencing itself after a
-// manifest write whose outcome it never learned: the flush's manifest
-// version landed, the reply was lost, the retries ran out of time. The
-// flush is retried with a new table and writes the same version number
-// again, which now holds other bytes; the engine takes the conflict for a
-// newer writer and fences itself for good, so it never recovers when
-// storage heals. Nothing acknowledged is lost (the landed version is
-// consistent), but every later write fails with ErrFenced until the
-// process reopens the database.
-//
-// It fails today, so it runs only with S2LITE_KNOWN_BUGS=1 (no failpoints
-// needed):
-//
-//	S2LITE_KNOWN_BUGS=1 go test -run TestManifestReplyLostThenOutage -v ./internal/crashtest/
+// TestManifestReplyLostThenOutage: a flush's manifest version lands, the
+// reply is lost and the retries run out of time. The flush is retried with
+// a new table and the same version number, which now holds other bytes.
+// The engine must recognise its own earlier version (by the writer identity
+// in it) and adopt it, not take the conflict for a newer writer and fence
+// itself for good; it recovers by itself when storage heals.
 func TestManifestReplyLostThenOutage(t *testing.T) {
-	if os.Getenv("S2LITE_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: set S2LITE_KNOWN_BUGS=1 to run")
-	}
 	ctx := context.Background()
 	mem := objstore.NewMemory()
 	outage := &manifestOutage{Store: mem}
@@ -144,20 +132,12 @@ func (h *holdOneWALPut) PutIfAbsent(ctx context.Context, key string, data []byte
 	return h.Store.PutIfAbsent(ctx, key, data)
 }
 
-// TestFirstWriteAfterGapRecovery shows that after recovering a log with a
-// gap followed by an orphaned object (both from the crashed writer), the
-// new writer's first writes fail: Open fences the gap and starts writing
-// at the next id, which the orphan already occupies, so that PUT loses its
-// slot, the group fails and the log heals before writes succeed again.
-// Nothing is lost and nothing unacknowledged appears, but a caller sees
-// errors from a healthy store right after a restart. A heal does the same
-// when in-flight PUTs failed out of order.
-//
-//	S2LITE_KNOWN_BUGS=1 go test -run TestFirstWriteAfterGapRecovery -v ./internal/crashtest/
+// TestFirstWriteAfterGapRecovery: after recovering a log with a gap
+// followed by an orphaned object (both from the crashed writer), Open fences
+// the gap and must then skip past the orphan, so that the new writer's first
+// writes do not collide with it and fail against a healthy store. A heal
+// after in-flight PUTs failed out of order relies on the same skip.
 func TestFirstWriteAfterGapRecovery(t *testing.T) {
-	if os.Getenv("S2LITE_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: set S2LITE_KNOWN_BUGS=1 to run")
-	}
 	ctx := context.Background()
 	mem := objstore.NewMemory()
 	hold := &holdOneWALPut{Store: mem, release: make(chan struct{})}
