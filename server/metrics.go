@@ -40,63 +40,62 @@ func latencyBuckets() []float64 { return []float64{0.005, 0.01, 0.025, 0.05, 0.1
 
 func newMetrics(engineMetrics func() engine.Metrics) *metrics {
 	reg := prometheus.NewRegistry()
-	f := factory{reg}
 	m := &metrics{
 		reg: reg,
-		appendAckLatency: f.histogram(prometheus.HistogramOpts{
+		appendAckLatency: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "s2_append_ack_latency_seconds",
 			Help:    "Time from accepting an append batch to its durable acknowledgement.",
 			Buckets: latencyBuckets(),
-		}),
-		appendPermitLatency: f.histogram(prometheus.HistogramOpts{
+		})),
+		appendPermitLatency: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "s2_append_permit_latency_seconds",
 			Help:    "Time an append session input waited for room in the in-flight byte budget.",
 			Buckets: latencyBuckets(),
-		}),
-		appendBatchRecords: f.histogram(prometheus.HistogramOpts{
+		})),
+		appendBatchRecords: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "s2_append_batch_records",
 			Help:    "Records per acknowledged append batch.",
 			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
-		}),
-		appendBatchBytes: f.histogram(prometheus.HistogramOpts{
+		})),
+		appendBatchBytes: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "s2_append_batch_bytes",
 			Help:    "Metered bytes per acknowledged append batch.",
 			Buckets: prometheus.ExponentialBuckets(512, 2, 12),
-		}),
-		appendInflight: f.gauge(prometheus.GaugeOpts{
+		})),
+		appendInflight: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "s2lite_append_inflight_bytes",
 			Help: "Metered bytes of appends received but not yet acknowledged.",
-		}),
-		appendSessions: f.gauge(prometheus.GaugeOpts{
+		})),
+		appendSessions: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "s2lite_append_sessions",
 			Help: "Open S2S append sessions.",
-		}),
-		readLatency: f.histogram(prometheus.HistogramOpts{
+		})),
+		readLatency: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "s2lite_read_latency_seconds",
 			Help:    "Duration of unary reads, long polls included.",
 			Buckets: latencyBuckets(),
-		}),
-		readSessions: f.gaugeVec(prometheus.GaugeOpts{
+		})),
+		readSessions: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "s2lite_read_sessions",
 			Help: "Open read sessions by transport.",
-		}, "transport"),
-		readFollowers: f.gaugeVec(prometheus.GaugeOpts{
+		}, []string{"transport"})),
+		readFollowers: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "s2lite_read_followers",
 			Help: "Read sessions that have caught up with the tail and follow live appends, by transport.",
-		}, "transport"),
-		readRecords: f.counter(prometheus.CounterOpts{
+		}, []string{"transport"})),
+		readRecords: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "s2lite_read_session_records_total",
 			Help: "Records delivered by read sessions.",
-		}),
-		requests: f.counterVec(prometheus.CounterOpts{
+		})),
+		requests: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "s2lite_http_requests_total",
 			Help: "HTTP requests by route, method and status.",
-		}, "route", "method", "status"),
-		requestDuration: f.histogramVec(prometheus.HistogramOpts{
+		}, []string{"route", "method", "status"})),
+		requestDuration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "s2lite_http_request_duration_seconds",
 			Help:    "HTTP request duration by route and method (sessions included).",
 			Buckets: latencyBuckets(),
-		}, "route", "method"),
+		}, []string{"route", "method"})),
 	}
 	reg.MustRegister(collectors.NewGoCollector())
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -106,41 +105,10 @@ func newMetrics(engineMetrics func() engine.Metrics) *metrics {
 	return m
 }
 
-type factory struct{ reg *prometheus.Registry }
-
-func (f factory) histogram(o prometheus.HistogramOpts) prometheus.Histogram {
-	h := prometheus.NewHistogram(o)
-	f.reg.MustRegister(h)
-	return h
-}
-
-func (f factory) histogramVec(o prometheus.HistogramOpts, labels ...string) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(o, labels)
-	f.reg.MustRegister(h)
-	return h
-}
-
-func (f factory) gauge(o prometheus.GaugeOpts) prometheus.Gauge {
-	g := prometheus.NewGauge(o)
-	f.reg.MustRegister(g)
-	return g
-}
-
-func (f factory) gaugeVec(o prometheus.GaugeOpts, labels ...string) *prometheus.GaugeVec {
-	g := prometheus.NewGaugeVec(o, labels)
-	f.reg.MustRegister(g)
-	return g
-}
-
-func (f factory) counter(o prometheus.CounterOpts) prometheus.Counter {
-	c := prometheus.NewCounter(o)
-	f.reg.MustRegister(c)
-	return c
-}
-
-func (f factory) counterVec(o prometheus.CounterOpts, labels ...string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(o, labels)
-	f.reg.MustRegister(c)
+// register adds c to reg and returns it, so that each metric is declared
+// and registered in one expression.
+func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
+	reg.MustRegister(c)
 	return c
 }
 
