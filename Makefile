@@ -38,7 +38,7 @@ run:
 	$(GO) run ./cmd/s2lite serve --port $(PORT) $(ARGS)
 
 # Benchmarks against a real MinIO; results go to $(RESULTS).
-bench: bench-engine bench-ingest
+bench: bench-engine bench-ingest bench-server
 
 bench-engine:
 	$(WITHMINIO) $(GO) run ./bench engine -out $(RESULTS)
@@ -66,3 +66,25 @@ fault-test:
 .PHONY: compat
 compat:
 	GO="$(GO)" ./compat/run.sh
+
+# The s2lite server end to end against MinIO (see bench/README.md): builds
+# ./cmd/s2lite, runs it on loopback behind a request-counting proxy, and
+# measures ack latency (open loop), throughput, tail latency, catch-up reads
+# and object-store cost next to raw PUT/GET baselines from the same run.
+# About 9 minutes; BENCHFLAGS=-quick for a rough 3-minute run, or e.g.
+# BENCHFLAGS="-only latency" for one phase.
+.PHONY: bench-server
+BENCHFLAGS ?=
+bench-server:
+	$(WITHMINIO) $(GO) run ./bench server -out $(RESULTS) $(BENCHFLAGS)
+
+# Linearizability checks (internal/lincheck): concurrent clients against an
+# in-process server, every call recorded and the history checked with
+# porcupine, also under injected WAL faults and with a second server
+# fencing the first. `make test` runs a short version; this runs more
+# rounds with longer histories, on memory, a local directory and MinIO.
+# S2LITE_LINCHECK_SEED=N replays a round's random choices.
+.PHONY: lincheck
+LINCHECKFLAGS ?= -v
+lincheck:
+	S2LITE_LINCHECK_LONG=1 $(WITHMINIO) $(GO) test -race -count=1 -timeout 30m $(LINCHECKFLAGS) ./internal/lincheck
