@@ -339,3 +339,31 @@ func TestGCSparesUnInstalledUploads(t *testing.T) {
 		t.Fatalf("abandoned upload survived gc: %v", err)
 	}
 }
+
+// TestFenceWatch: a writer that writes nothing still learns, within the
+// check interval, that a newer writer opened the database.
+func TestFenceWatch(t *testing.T) {
+	store := objstore.NewMemory()
+	opts := Options{Store: store, FenceCheckInterval: 10 * time.Millisecond}
+	old := mustOpen(t, opts)
+	defer old.Close()
+	if old.Fenced() {
+		t.Fatal("fenced before anyone else opened")
+	}
+	time.Sleep(50 * time.Millisecond) // our own flushes and bumps must not count
+	if old.Fenced() {
+		t.Fatal("fenced by its own manifest")
+	}
+	newer := mustOpen(t, opts)
+	defer newer.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !old.Fenced() {
+		if time.Now().After(deadline) {
+			t.Fatal("an idle writer never noticed it was fenced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if newer.Fenced() {
+		t.Fatal("the newer writer thinks it is fenced")
+	}
+}

@@ -145,6 +145,10 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		db.bgWG.Add(1)
 		go db.gcLoop()
 	}
+	if opts.FenceCheckInterval > 0 {
+		db.bgWG.Add(1)
+		go db.fenceWatchLoop()
+	}
 	return db, nil
 }
 
@@ -484,4 +488,55 @@ func (db *DB) loadOwn(ctx context.Context, version uint64) (*manifest.Manifest, 
 		return nil, false, fmt.Errorf("engine: read conflicting manifest %d: %w", version, err)
 	}
 	return landed, landed.Writer == db.writerID, nil
+}
+
+// Fenced reports, without taking any lock, whether a newer writer has
+// fenced this one. The fence watch (Options.FenceCheckInterval) notices a
+// newer writer even while this one writes nothing.
+func (db *DB) Fenced() bool { return db.fenced.Load() }
+
+// fenceWatchLoop notices a newer writer even when this one writes nothing:
+// a writer only meets a fence on its next WAL or manifest write, and until
+// then it would serve reads from memory that may be stale.
+func (db *DB) fenceWatchLoop() {
+	defer db.bgWG.Done()
+	ticker := time.NewTicker(db.opts.FenceCheckInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+		case <-db.bgCtx.Done():
+			return
+		}
+		if err := db.checkFenced(db.bgCtx); errors.Is(err, ErrFenced) {
+			db.log.Warn("fenced by a newer writer", "err", err)
+			return
+		}
+	}
+}
+
+// checkFenced probes for the manifest version after ours. If it exists and
+// is not our own (an install in progress, or a write whose reply was lost),
+// a newer writer has taken over.
+func (db *DB) checkFenced(ctx context.Context) error {
+	db.manMu.Lock()
+	v := db.man.Version
+	db.manMu.Unlock()
+	if _, err := db.objs.GetRange(ctx, manifest.Key(v+1), 0, 1); err != nil {
+		if errors.Is(err, objstore.ErrNotFound) {
+			return nil
+		}
+		return err // a transient failure says nothing; try again later
+	}
+	db.manMu.Lock()
+	defer db.manMu.Unlock()
+	if db.man.Version > v {
+		return nil // we installed it meanwhile
+	}
+	landed, own, err := db.loadOwn(ctx, v+1)
+	if err != nil || own {
+		return err
+	}
+	db.fenced.Store(true)
+	return fmt.Errorf("%w: manifest version %d (epoch %d) is not ours", ErrFenced, landed.Version, landed.WriterEpoch)
 }

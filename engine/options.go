@@ -68,6 +68,12 @@ type Options struct {
 	// keep using a replaced version and the object store's request timeout.
 	GCMinAge time.Duration
 
+	// FenceCheckInterval is how often the writer looks for a manifest
+	// version newer than its own (one small ranged GET), so that a server
+	// fenced while it is only serving reads learns it and stops answering
+	// from stale memory. Zero means the default (1 s); negative disables.
+	FenceCheckInterval time.Duration
+
 	// BlockCacheBytes bounds the shared SST block cache.
 	BlockCacheBytes int64
 	// Table configures SSTs written by flushes.
@@ -107,6 +113,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.GCMinAge <= 0 {
 		o.GCMinAge = 10 * time.Minute
+	}
+	if o.FenceCheckInterval == 0 {
+		o.FenceCheckInterval = time.Second
 	}
 	o.Compaction.Table = o.Table
 	if o.BlockCacheBytes <= 0 {

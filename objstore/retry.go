@@ -88,6 +88,23 @@ type retrying struct {
 }
 
 // do runs fn until it succeeds, fails permanently, or time runs out.
+// ErrRetryDeadline means an operation's retry budget (RetryOptions.Deadline)
+// ran out. It is transient, and deliberately not a context error: the
+// caller's context did not end, so callers must not report it as their
+// own timeout.
+var ErrRetryDeadline = errors.New("objstore: retry deadline exceeded")
+
+// deadlineErr reports a spent retry budget, wrapping the last error unless
+// it is a context error: that would be our own deadline as the inner store
+// saw it, and must not leak out looking like the caller's.
+func (r *retrying) deadlineErr(op, key string, attempt int, last error) error {
+	format := "objstore: %s %q: %w (%v, %d attempts); last error: %w"
+	if errors.Is(last, context.DeadlineExceeded) || errors.Is(last, context.Canceled) {
+		format = "objstore: %s %q: %w (%v, %d attempts); last error: %v"
+	}
+	return Transient(fmt.Errorf(format, op, key, ErrRetryDeadline, r.opts.Deadline, attempt, last))
+}
+
 func (r *retrying) do(ctx context.Context, op, key string, fn func(ctx context.Context) error) error {
 	opCtx, cancel := context.WithTimeout(ctx, r.opts.Deadline)
 	defer cancel()
@@ -99,8 +116,7 @@ func (r *retrying) do(ctx context.Context, op, key string, fn func(ctx context.C
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && opCtx.Err() != nil {
 				// The inner store saw our deadline as a context error;
 				// to the caller it is a retry budget running out.
-				return Transient(fmt.Errorf("objstore: %s %q: retry deadline %v exceeded after %d attempts: %w",
-					op, key, r.opts.Deadline, attempt, err))
+				return r.deadlineErr(op, key, attempt, err)
 			}
 			return err
 		}
@@ -123,8 +139,7 @@ func (r *retrying) do(ctx context.Context, op, key string, fn func(ctx context.C
 			if ctx.Err() != nil {
 				return fmt.Errorf("objstore: %s %q: %w after %d attempts: %w", op, key, ctx.Err(), attempt, err)
 			}
-			return fmt.Errorf("objstore: %s %q: retry deadline %v exceeded after %d attempts: %w",
-				op, key, r.opts.Deadline, attempt, err)
+			return r.deadlineErr(op, key, attempt, err)
 		}
 		backoff = min(backoff*2, r.opts.MaxBackoff)
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +30,9 @@ type Options struct {
 	// EngineMetrics, when set, feeds storage-engine gauges and counters to
 	// /metrics (typically engine.DB.Metrics).
 	EngineMetrics func() engine.Metrics
-	// Ready, when set, is consulted by /health: a non-nil error makes it
-	// answer 503 with the error as the reason.
+	// Ready, when set, is consulted by /health and before every /v1
+	// request, so it must be cheap: a non-nil error makes them answer 503
+	// with the error as the reason.
 	Ready func() error
 }
 
@@ -228,6 +230,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
+	if strings.HasPrefix(r.URL.Path, "/v1/") && s.opts.Ready != nil {
+		// A fenced server must not answer from its stale memory: another
+		// server owns the streams now.
+		if err := s.opts.Ready(); err != nil {
+			writeError(rec, r, newAPIError(http.StatusServiceUnavailable, codeUnavailable, "server unavailable: "+err.Error()))
+			return
+		}
+	}
 	if err := h(rec, r, params); err != nil {
 		e := toAPIError(err, fromJSON)
 		s.logError(r, e)

@@ -95,9 +95,10 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		EngineMetrics: db.Metrics,
 		// Only permanent conditions make /health fail: a WAL failure heals
 		// on the next write, which a failing health check would keep away.
+		// It is checked on every request, so it reads only atomics.
 		Ready: func() error {
-			if err := db.Err(); errors.Is(err, engine.ErrFenced) || errors.Is(err, engine.ErrClosed) {
-				return err
+			if db.Fenced() {
+				return engine.ErrFenced
 			}
 			return nil
 		},

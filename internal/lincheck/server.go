@@ -68,10 +68,10 @@ func StartServer(ctx context.Context, store objstore.Store, o ServerOptions) (*S
 		DB: db, Svc: svc, URL: "http://" + ln.Addr().String(),
 		http: server.New(svc, server.Options{
 			EngineMetrics: db.Metrics,
-			// As in cmd/s2lite: only permanent conditions fail /health.
+			// As in cmd/s2lite: a fenced server answers 503.
 			Ready: func() error {
-				if err := db.Err(); errors.Is(err, engine.ErrFenced) || errors.Is(err, engine.ErrClosed) {
-					return err
+				if db.Fenced() {
+					return engine.ErrFenced
 				}
 				return nil
 			},

@@ -3,7 +3,6 @@ package lincheck
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,24 +11,15 @@ import (
 	"github.com/s2lite/s2lite/objstore"
 )
 
-// Reproductions of issues the linearizability runs report. Each asserts
-// the behaviour the server should have, so it fails until the issue is
-// fixed; they only run with S2LITE_LINCHECK_KNOWN_BUGS=1 so that the
-// suite stays green meanwhile.
+// Regression tests for issues the linearizability runs found (both
+// fixed): a fenced server answering from stale memory, and a spent storage
+// retry budget reported as the client's request timing out.
 
-func knownIssue(t *testing.T, what string) {
-	if os.Getenv("S2LITE_LINCHECK_KNOWN_BUGS") != "1" {
-		t.Skipf("known issue: %s; set S2LITE_LINCHECK_KNOWN_BUGS=1 to run", what)
-	}
-}
-
-// TestFencedServerAnswersStale pins down what TestFencing reports: a
-// fenced server keeps answering check-tail (and reads, and 412s) from its
-// memory, even after one of its appends failed because it is fenced and
-// its /health already says so. A client that still reaches it sees a tail
-// that B has long moved past: not linearizable.
+// TestFencedServerAnswersStale: once fenced, a server must not answer
+// check-tail (or reads, or 412s) from its memory: a client that still
+// reaches it would see a tail that the newer server has moved past, which
+// is not linearizable. It answers 503 instead.
 func TestFencedServerAnswersStale(t *testing.T) {
-	knownIssue(t, "a fenced server answers reads from memory")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	store := objstore.NewMemory()
@@ -97,7 +87,6 @@ func (s stuckWAL) PutIfAbsent(ctx context.Context, key string, data []byte) (str
 // own deadline, which stream.storageError and the server take for the
 // request's.
 func TestStorageDeadlineIsNotRequestTimeout(t *testing.T) {
-	knownIssue(t, "a storage retry deadline is reported as 408 request_timeout")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	armed := new(atomic.Bool)
