@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CPU time per process from /proc (Linux), to tell where the time goes on
+// a machine whose cores are shared by the client, the proxies, the server
+// and MinIO. Elsewhere the figures are simply absent.
+
+const clockTicks = 100 // USER_HZ on Linux
+
+// procCPU returns user+system CPU time of a process.
+func procCPU(pid int) (time.Duration, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces; fields resume after ')'.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	st, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, true
+}
+
+// findMinioPid looks for the MinIO process serving endpoint's host:port.
+func findMinioPid(endpoint string) int {
+	hostport := strings.TrimPrefix(strings.TrimPrefix(endpoint, "http://"), "https://")
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range dirs {
+		data, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(data), "\x00")
+		if len(args) < 2 || !strings.HasSuffix(args[0], "minio") || args[1] != "server" {
+			continue
+		}
+		for _, a := range args {
+			if a == hostport {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// cpuMeter samples the CPU time of named processes.
+type cpuMeter struct {
+	pids map[string]int
+}
+
+type cpuSample struct {
+	at   time.Time
+	used map[string]time.Duration
+}
+
+func (m *cpuMeter) sample() cpuSample {
+	s := cpuSample{at: time.Now(), used: map[string]time.Duration{}}
+	for name, pid := range m.pids {
+		if pid == 0 {
+			continue
+		}
+		if d, ok := procCPU(pid); ok {
+			s.used[name] = d
+		}
+	}
+	return s
+}
+
+// cores is the average number of cores each process used between a and b.
+func cores(a, b cpuSample) map[string]float64 {
+	secs := b.at.Sub(a.at).Seconds()
+	if secs <= 0 {
+		return nil
+	}
+	out := map[string]float64{}
+	for name, d := range b.used {
+		if d0, ok := a.used[name]; ok {
+			out[name] = round2((d - d0).Seconds() / secs)
+		}
+	}
+	return out
+}
+
+func fmtCores(c map[string]float64) string {
+	if len(c) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("server %.2f, MinIO %.2f, bench %.2f", c["server"], c["minio"], c["bench"])
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// buildServer compiles the s2lite command into dir. It runs in the current
+// directory, which must be inside the module (make bench does that).
+func buildServer(dir string) (string, error) {
+	bin := filepath.Join(dir, "s2lite")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/s2lite")
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/s2lite (run from the repository root): %w", err)
+	}
+	return bin, nil
+}
+
+// serverProc is one s2lite process on loopback.
+type serverProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	base   string // http://127.0.0.1:port
+	log    *os.File
+}
+
+// startServer runs `s2lite serve` on a free loopback port against the
+// bucket and path, with the object store reached through endpoint (the
+// counting proxy), and waits until /health answers.
+func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath string) (*serverProc, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--host", "127.0.0.1", "--port", "0",
+		"--bucket", bucket, "--path", path, "--log-level", "warn")
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_ENDPOINT_URL_S3=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "AWS_ENDPOINT_URL_S3="+endpoint)
+	cmd.Stderr = logf
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	p := &serverProc{cmd: cmd, exited: make(chan struct{}), log: logf}
+	baseCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			if _, v, ok := strings.Cut(line, "S2_ACCOUNT_ENDPOINT="); ok && !sent {
+				baseCh <- strings.TrimSpace(v)
+				sent = true
+			}
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	deadline := time.After(3 * time.Minute)
+	select {
+	case p.base = <-baseCh:
+	case <-p.exited:
+		logf.Close()
+		return nil, fmt.Errorf("s2lite exited at start-up; see %s", logPath)
+	case <-deadline:
+		p.stop()
+		return nil, fmt.Errorf("s2lite did not start within 3 minutes; see %s", logPath)
+	}
+	c := newS2Client(p.base, "")
+	defer c.close()
+	for {
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := c.health(hctx)
+		cancel()
+		if err == nil {
+			return p, nil
+		}
+		select {
+		case <-p.exited:
+			logf.Close()
+			return nil, fmt.Errorf("s2lite exited at start-up; see %s", logPath)
+		case <-deadline:
+			p.stop()
+			return nil, fmt.Errorf("s2lite not healthy within 3 minutes: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stop shuts the server down gracefully (SIGTERM), killing it if it takes
+// longer than 20 seconds.
+func (p *serverProc) stop() {
+	defer p.log.Close()
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+}
