@@ -116,7 +116,8 @@ func runIngest(args []string) error {
 			if err := wait(); err != nil {
 				return err
 			}
-			pt, err := samplePoint(ctx, db, counting.Stats().Total().Bytes, user, next, r)
+			st := counting.Stats()
+			pt, err := samplePoint(ctx, db, st.PutIfAbsent.Bytes+st.Put.Bytes, user, next, r)
 			if err != nil {
 				return err
 			}
