@@ -264,9 +264,14 @@ func (db *DB) waitForRoom(ctx context.Context) error {
 	var start time.Time
 	for {
 		db.mu.Lock()
-		over := db.unflushedLocked() > db.opts.MaxUnflushedBytes || len(db.current.l0) >= db.opts.L0StopWrites
+		l0Full := len(db.current.l0) >= db.opts.L0StopWrites
+		over := db.unflushedLocked() > db.opts.MaxUnflushedBytes || l0Full
 		ch := db.progress
 		db.mu.Unlock()
+		if l0Full {
+			// Only compaction makes room in L0: make sure it is running.
+			db.kickCompaction()
+		}
 		if !over {
 			if !start.IsZero() {
 				db.m.stallNanos.Add(uint64(time.Since(start)))

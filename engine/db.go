@@ -140,6 +140,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if !opts.DisableAutoCompaction {
 		db.bgWG.Add(1)
 		go db.compactLoop()
+		// A crash can leave L0 full; writers would stall until the next
+		// flush or timer woke the compactor.
+		db.kickCompaction()
 	}
 	if opts.GCInterval > 0 {
 		db.bgWG.Add(1)
