@@ -63,7 +63,9 @@ func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 	rangeDels := m.rangeDelsAt(^uint64(0))
 	var table *manifest.Table
 	if len(entries) > 0 || len(rangeDels) > 0 {
-		w := sst.NewWriter(db.opts.Table)
+		topts := db.opts.Table
+		topts.SizeHint = int(m.approximateSize()) // an upper bound: entries plus overhead
+		w := sst.NewWriter(topts)
 		for _, e := range entries {
 			if err := w.Add(sst.Key{User: e.key, Seq: e.seq, Kind: e.kind}, e.expiry, e.value); err != nil {
 				return fmt.Errorf("flush: build table: %w", err)

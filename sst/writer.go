@@ -20,6 +20,10 @@ type WriterOptions struct {
 	BloomBitsPerKey int
 	// DisableCompression stores every block uncompressed.
 	DisableCompression bool
+	// SizeHint, when positive, is the expected size of the finished table.
+	// The writer reserves that much up front, so that building a large
+	// table does not copy it over and over as its buffer grows.
+	SizeHint int
 }
 
 func (o WriterOptions) withDefaults() WriterOptions {
@@ -67,6 +71,7 @@ func NewWriter(opts WriterOptions) *Writer {
 	opts = opts.withDefaults()
 	return &Writer{
 		opts:  opts,
+		out:   make([]byte, 0, max(opts.SizeHint, 0)),
 		data:  blockWriter{restartInterval: opts.RestartInterval},
 		index: blockWriter{restartInterval: opts.RestartInterval},
 	}
