@@ -76,7 +76,7 @@ func (s *store) write(ctx context.Context, data []byte, props sst.Properties) (m
 		NumWithoutExpiry: props.NumWithoutExpiry,
 	}
 	s.next++
-	s.objs[t.ObjectKey()] = data
+	s.objs[t.ObjectKey()] = bytes.Clone(data) // data is only valid during the call
 	return t, nil
 }
 

@@ -16,7 +16,8 @@ type Opener func(ctx context.Context, t manifest.Table) (*sst.Reader, error)
 
 // Writer uploads one finished output table and returns its manifest entry:
 // the caller assigns its file number and epoch and fills the rest from
-// props.
+// props. data is valid only during the call: Run builds the next table in
+// the same buffer, so that writing many tables never regrows one.
 type Writer func(ctx context.Context, data []byte, props sst.Properties) (manifest.Table, error)
 
 // Stats describe what Run did. Every point entry read is either written or
@@ -386,6 +387,7 @@ func (h *mergeHeap) Pop() any {
 
 // output builds the output tables in key order.
 type output struct {
+	buf           []byte // the last table's buffer, reused for the next
 	ctx           context.Context
 	write         Writer
 	opts          Options
@@ -412,7 +414,7 @@ func (o *output) add(k sst.Key, expiry int64, value []byte) error {
 		}
 	}
 	if o.w == nil {
-		o.w = sst.NewWriter(o.opts.Table)
+		o.w = sst.NewWriter(o.tableOptions())
 		if o.opts.Partition != nil {
 			o.part = append(o.part[:0], o.opts.Partition(k.User)...)
 		}
@@ -451,7 +453,7 @@ func (o *output) finish(hi []byte) error {
 	if o.keepRangeDels {
 		for _, rd := range fragment(o.tombs.rds, o.lo, hi) {
 			if o.w == nil {
-				o.w = sst.NewWriter(o.opts.Table)
+				o.w = sst.NewWriter(o.tableOptions())
 			}
 			if err := o.w.AddRangeDel(rd); err != nil {
 				return fmt.Errorf("build table: %w", err)
@@ -476,9 +478,16 @@ func (o *output) finish(hi []byte) error {
 	if err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}
+	o.buf = data[:0] // the next table is built in the same memory
 	o.tables = append(o.tables, t)
 	o.stats.OutputTables++
 	o.stats.BytesWritten += int64(len(data))
 	o.stats.EntriesOut += int64(props.NumEntries)
 	return nil
+}
+
+func (o *output) tableOptions() sst.WriterOptions {
+	t := o.opts.Table
+	t.Buffer = o.buf
+	return t
 }

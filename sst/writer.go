@@ -24,6 +24,10 @@ type WriterOptions struct {
 	// The writer reserves that much up front, so that building a large
 	// table does not copy it over and over as its buffer grows.
 	SizeHint int
+	// Buffer, when its capacity suffices, is where the table is built (its
+	// contents are overwritten): a caller writing many tables in a row
+	// passes back the previous table's bytes once it is done with them.
+	Buffer []byte
 }
 
 func (o WriterOptions) withDefaults() WriterOptions {
@@ -69,9 +73,12 @@ type Writer struct {
 // NewWriter returns a Writer.
 func NewWriter(opts WriterOptions) *Writer {
 	opts = opts.withDefaults()
+	if cap(opts.Buffer) < opts.SizeHint {
+		opts.Buffer = make([]byte, 0, opts.SizeHint)
+	}
 	return &Writer{
 		opts:  opts,
-		out:   make([]byte, 0, max(opts.SizeHint, 0)),
+		out:   opts.Buffer[:0:cap(opts.Buffer)],
 		data:  blockWriter{restartInterval: opts.RestartInterval},
 		index: blockWriter{restartInterval: opts.RestartInterval},
 	}
