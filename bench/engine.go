@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/objstore"
 )
@@ -232,7 +233,13 @@ func benchThroughput(ctx context.Context, bucket string, valueSize, writers, dep
 	if err != nil {
 		return ThroughputResult{}, err
 	}
-	db, err := engine.Open(ctx, engine.Options{Store: store})
+	// Each writer appends its own key range ("wNN/" and a counter), the
+	// stream workload; naming that range as the partition is how an
+	// engine user tells compaction so (see engine.Options.Compaction).
+	db, err := engine.Open(ctx, engine.Options{
+		Store:      store,
+		Compaction: compaction.Options{Partition: compaction.FixedPrefix(len("w00/"))},
+	})
 	if err != nil {
 		return ThroughputResult{}, err
 	}

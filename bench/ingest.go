@@ -188,7 +188,7 @@ func samplePoint(ctx context.Context, db *engine.DB, written, user int64, next [
 	pt := IngestPoint{
 		UserMiB:     float64(user) / (1 << 20),
 		WriteAmp:    ratio(float64(written), float64(user)),
-		TablesTotal: int(m.Flushes + m.Compaction.Compactions), // lower bound: flushes plus compactions
+		TablesTotal: int(m.FlushTables + m.Compaction.Compactions), // lower bound: flushed tables plus compactions
 		L0Tables:    m.L0Tables,
 		Runs:        len(m.RunTables),
 		LiveTables:  m.Tables,

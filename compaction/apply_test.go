@@ -213,7 +213,7 @@ func TestApplyRejectsBadOutput(t *testing.T) {
 func TestMoveOutput(t *testing.T) {
 	in := []manifest.Table{tb(4, "s/400", "s/499", 1), tb(3, "s/300", "s/399", 1), tb(1, "s/000", "s/199", 1), tb(2, "s/200", "s/299", 1)}
 	m := &manifest.Manifest{L0: in[:2], Levels: [][]manifest.Table{in[2:]}}
-	p := Pick(m, 0, Options{L0Trigger: 2})
+	p := Pick(m, 0, Options{L0Trigger: 2, L0MaxTables: 2})
 	if p == nil || !p.Move || p.L0Count != 2 || p.NumRuns != 1 {
 		t.Fatalf("Pick = %s, want a move of everything", describe(p))
 	}

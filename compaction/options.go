@@ -5,9 +5,13 @@ import "github.com/s2lite/s2lite/sst"
 // Options tune the policy and the output tables. Zero values select the
 // defaults.
 type Options struct {
-	// L0Trigger compacts L0 once it holds at least this many tables.
-	// Default 4.
+	// L0Trigger compacts L0 once its depth (L0Depth: the most L0 tables
+	// any one key falls in) reaches this. Default 4.
 	L0Trigger int
+	// L0MaxTables compacts L0 once it holds this many tables, however
+	// shallow: flushes cut per partition add many key-disjoint tables, and
+	// every read still scans L0's list. Default 16 * L0Trigger.
+	L0MaxTables int
 	// SizeRatio extends a window to the next older run while that run's
 	// size is at most SizeRatio times the bytes of the window so far.
 	// Default 2.
@@ -55,6 +59,9 @@ func FixedPrefix(n int) func(userKey []byte) []byte {
 func (o Options) withDefaults() Options {
 	if o.L0Trigger <= 0 {
 		o.L0Trigger = 4
+	}
+	if o.L0MaxTables <= 0 {
+		o.L0MaxTables = 16 * o.L0Trigger
 	}
 	if o.SizeRatio <= 0 {
 		o.SizeRatio = 2

@@ -43,7 +43,7 @@ func Pick(m *manifest.Manifest, now int64, opts Options) *Plan {
 		return &Plan{Drop: drop}
 	}
 	switch {
-	case len(m.L0) >= opts.L0Trigger:
+	case L0Depth(m.L0) >= opts.L0Trigger || len(m.L0) >= opts.L0MaxTables:
 		var size int64
 		for _, t := range m.L0 {
 			size += t.Size
@@ -59,6 +59,45 @@ func Pick(m *manifest.Manifest, now int64, opts Options) *Plan {
 		return newPlan(m, 0, best, 2+extend(m.Levels, best+2, bestSize, opts.SizeRatio))
 	}
 	return nil
+}
+
+// L0Depth is the most L0 tables any one key falls in: what a point read may
+// consult in L0, and how many flushes L0 holds when each flush spans the
+// keyspace. The tables of one flush are key-disjoint, so a flush cut per
+// partition adds one to the depth, not one per table. Key ranges are
+// inclusive at both ends, so tables that touch count as overlapping.
+func L0Depth(l0 []manifest.Table) int {
+	type edge struct {
+		key   []byte
+		start bool
+	}
+	edges := make([]edge, 0, 2*len(l0))
+	for _, t := range l0 {
+		edges = append(edges, edge{t.Smallest, true}, edge{t.Largest, false})
+	}
+	// At equal keys starts go first, so that touching ranges overlap.
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		switch {
+		case a.start == b.start:
+			return 0
+		case a.start:
+			return -1
+		}
+		return 1
+	})
+	depth, most := 0, 0
+	for _, e := range edges {
+		if e.start {
+			depth++
+			most = max(most, depth)
+		} else {
+			depth--
+		}
+	}
+	return most
 }
 
 // extend returns how many runs from levels[from] on join a window of size

@@ -148,12 +148,52 @@ func TestPick(t *testing.T) {
 			want: &want{l0Count: 4},
 		},
 		{
+			// Successive flushes of an appending stream are key-disjoint:
+			// depth 1, and 4 tables are far below the table cap.
+			name: "shallow L0 below the table cap",
+			m: manifest.Manifest{L0: []manifest.Table{
+				tb(4, "s/400", "s/499", 10), tb(3, "s/300", "s/399", 10),
+				tb(2, "s/200", "s/299", 10), tb(1, "s/100", "s/199", 10),
+			}},
+			want: nil,
+		},
+		{
+			// Four flushes cut per partition, each rewriting the same keys
+			// of partitions a and b: 8 tables, depth 4.
+			name: "depth trigger with per-partition flush tables",
+			m: manifest.Manifest{L0: []manifest.Table{
+				tb(8, "a/0", "a/9", 10), tb(7, "b/0", "b/9", 10),
+				tb(6, "a/0", "a/9", 10), tb(5, "b/0", "b/9", 10),
+				tb(4, "a/0", "a/9", 10), tb(3, "b/0", "b/9", 10),
+				tb(2, "a/0", "a/9", 10), tb(1, "b/0", "b/9", 10),
+			}},
+			want: &want{l0Count: 8, bottom: true},
+		},
+		{
+			name: "depth 3 does not trigger",
+			m: manifest.Manifest{L0: []manifest.Table{
+				tb(6, "a/0", "a/9", 10), tb(5, "b/0", "b/9", 10),
+				tb(4, "a/0", "a/9", 10), tb(3, "b/0", "b/9", 10),
+				tb(2, "a/0", "a/9", 10), tb(1, "b/0", "b/9", 10),
+			}},
+			want: nil,
+		},
+		{
+			name: "table cap triggers a shallow L0",
+			m: manifest.Manifest{L0: []manifest.Table{
+				tb(3, "s/300", "s/399", 10), tb(2, "s/200", "s/299", 10), tb(1, "s/100", "s/199", 10),
+			}},
+			opts: Options{L0MaxTables: 3},
+			want: &want{l0Count: 3, move: true, bottom: true},
+		},
+		{
 			// Successive flushes of an appending stream.
 			name: "move: disjoint append-only L0",
 			m: manifest.Manifest{L0: []manifest.Table{
 				tb(4, "s/400", "s/499", 10), tb(3, "s/300", "s/399", 10),
 				tb(2, "s/200", "s/299", 10), tb(1, "s/100", "s/199", 10),
 			}},
+			opts: Options{L0MaxTables: 4}, // disjoint tables: a shallow L0
 			want: &want{l0Count: 4, move: true, bottom: true},
 		},
 		{
@@ -168,6 +208,7 @@ func TestPick(t *testing.T) {
 					run(3, 1000),
 				},
 			},
+			opts: Options{L0MaxTables: 4}, // disjoint tables: a shallow L0
 			want: &want{l0Count: 4, numRuns: 1, move: true},
 		},
 		{
@@ -181,6 +222,7 @@ func TestPick(t *testing.T) {
 				},
 				Levels: [][]manifest.Table{{tb(1, "s/000", "s/200", 30), tb(2, "s/200", "s/399", 30)}},
 			},
+			opts: Options{L0MaxTables: 4}, // disjoint tables: a shallow L0
 			want: &want{l0Count: 4, numRuns: 1, move: true, bottom: true},
 		},
 		{
@@ -189,6 +231,7 @@ func TestPick(t *testing.T) {
 				tb(4, "s/400", "s/499", 10), tb(3, "s/300", "s/399", 10),
 				tb(2, "s/200", "s/300", 10), tb(1, "s/100", "s/199", 10),
 			}},
+			opts: Options{L0MaxTables: 4}, // disjoint tables: a shallow L0
 			want: &want{l0Count: 4, bottom: true},
 		},
 		{
@@ -200,6 +243,7 @@ func TestPick(t *testing.T) {
 				},
 				Levels: [][]manifest.Table{{tb(1, "s/000", "s/199", 30), tb(2, "s/200", "s/450", 30)}},
 			},
+			opts: Options{L0MaxTables: 4}, // disjoint tables: a shallow L0
 			want: &want{l0Count: 4, numRuns: 1, bottom: true},
 		},
 		{
@@ -329,4 +373,27 @@ func describeManifest(m *manifest.Manifest) string {
 		s += fmt.Sprint(fileNums(run))
 	}
 	return s
+}
+
+func TestL0Depth(t *testing.T) {
+	cases := []struct {
+		name string
+		l0   []manifest.Table
+		want int
+	}{
+		{"empty", nil, 0},
+		{"one", []manifest.Table{tb(1, "a", "z", 1)}, 1},
+		{"disjoint", []manifest.Table{tb(2, "a", "b", 1), tb(1, "c", "d", 1)}, 1},
+		// Ranges are inclusive: a table ending where the next starts
+		// shares that key with it.
+		{"touching", []manifest.Table{tb(2, "a", "b", 1), tb(1, "b", "d", 1)}, 2},
+		{"nested", []manifest.Table{tb(3, "a", "z", 1), tb(2, "c", "d", 1), tb(1, "e", "f", 1)}, 2},
+		{"staircase", []manifest.Table{tb(3, "a", "c", 1), tb(2, "b", "d", 1), tb(1, "c", "e", 1)}, 3},
+		{"point tables", []manifest.Table{tb(3, "k", "k", 1), tb(2, "k", "k", 1), tb(1, "j", "j", 1)}, 2},
+	}
+	for _, tc := range cases {
+		if got := L0Depth(tc.l0); got != tc.want {
+			t.Errorf("%s: L0Depth = %d, want %d", tc.name, got, tc.want)
+		}
+	}
 }

@@ -259,12 +259,18 @@ func (db *DB) failure() error {
 }
 
 // waitForRoom blocks while the unflushed memtables exceed their bound or
-// L0 holds too many tables, until flushes and compactions catch up.
+// L0 is too deep (or holds too many tables), until flushes and compactions
+// catch up.
+// l0TablesPerFlush is how many tables a flush cut per partition is taken to
+// write, for the L0 table-count stall: L0StopWrites flushes' worth.
+const l0TablesPerFlush = 16
+
 func (db *DB) waitForRoom(ctx context.Context) error {
 	var start time.Time
 	for {
 		db.mu.Lock()
-		l0Full := len(db.current.l0) >= db.opts.L0StopWrites
+		l0Full := db.current.l0Depth >= db.opts.L0StopWrites ||
+			len(db.current.l0) >= db.opts.L0StopWrites*l0TablesPerFlush
 		over := db.unflushedLocked() > db.opts.MaxUnflushedBytes || l0Full
 		ch := db.progress
 		db.mu.Unlock()

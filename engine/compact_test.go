@@ -89,7 +89,9 @@ func TestCompactionDropsDeadData(t *testing.T) {
 // compaction files into a run without rewriting them.
 func TestAppendOnlyMoves(t *testing.T) {
 	ctx := context.Background()
-	db := mustOpen(t, manualOpts(objstore.NewMemory(), newFakeClock()))
+	opts := manualOpts(objstore.NewMemory(), newFakeClock())
+	opts.Compaction.L0MaxTables = 2 // disjoint flushes never make L0 deep
+	db := mustOpen(t, opts)
 	defer db.Close()
 	for f := 0; f < 6; f++ {
 		flushBatch(t, db, func(b *Batch) {
@@ -199,7 +201,11 @@ func TestGCKeepsFencesAgainstZombies(t *testing.T) {
 	db := mustOpen(t, opts) // fences the zombie at the next WAL id
 	defer db.Close()
 	for f := 0; f < 3; f++ {
-		flushBatch(t, db, func(b *Batch) { b.Set([]byte(fmt.Sprint("k", f)), []byte("v")) })
+		// Overlapping flushes: each adds one to L0's depth.
+		flushBatch(t, db, func(b *Batch) {
+			b.Set([]byte("a"), []byte("v"))
+			b.Set([]byte(fmt.Sprint("k", f)), []byte("v"))
+		})
 	}
 	if _, err := db.CollectGarbage(ctx); err != nil {
 		t.Fatal(err)
@@ -273,7 +279,11 @@ func TestL0Stall(t *testing.T) {
 	db := mustOpen(t, opts)
 	defer db.Close()
 	for f := 0; f < 2; f++ {
-		flushBatch(t, db, func(b *Batch) { b.Set([]byte(fmt.Sprint("k", f)), []byte("v")) })
+		// Overlapping flushes: each adds one to L0's depth.
+		flushBatch(t, db, func(b *Batch) {
+			b.Set([]byte("a"), []byte("v"))
+			b.Set([]byte(fmt.Sprint("k", f)), []byte("v"))
+		})
 	}
 	done := make(chan error, 1)
 	go func() {

@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/pingcap/failpoint"
@@ -56,41 +59,25 @@ func (db *DB) flushLoop() {
 	}
 }
 
-// flushMemtable writes m as one L0 table and installs a manifest that
-// references it and moves the WAL replay start past it.
+// flushMemtable writes m as L0 tables (one, or one per large partition; see
+// splitFlush) and installs a manifest that references them and moves the
+// WAL replay start past them.
 func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 	entries := m.all()
 	rangeDels := m.rangeDelsAt(^uint64(0))
-	var table *manifest.Table
+	var tables []manifest.Table
 	if len(entries) > 0 || len(rangeDels) > 0 {
-		topts := db.opts.Table
-		topts.SizeHint = int(m.approximateSize()) // an upper bound: entries plus overhead
-		w := sst.NewWriter(topts)
-		for _, e := range entries {
-			if err := w.Add(sst.Key{User: e.key, Seq: e.seq, Kind: e.kind}, e.expiry, e.value); err != nil {
-				return fmt.Errorf("flush: build table: %w", err)
-			}
-		}
-		for _, rd := range rangeDels {
-			if err := w.AddRangeDel(rd); err != nil {
-				return fmt.Errorf("flush: build table: %w", err)
-			}
-		}
-		data, props, err := w.Finish()
-		if err != nil {
-			return fmt.Errorf("flush: build table: %w", err)
-		}
-		t, err := db.uploadTable(ctx, data, props)
+		var err error
+		tables, err = db.writeFlushTables(ctx, entries, rangeDels)
 		if err != nil {
 			return fmt.Errorf("flush: %w", err)
 		}
-		// Failpoint: the table is uploaded but no manifest references it.
+		// Failpoint: the tables are uploaded but no manifest references them.
 		failpoint.Inject("flushAfterUpload", func(val failpoint.Value) { err = fault.Do(ctx, val) })
 		if err != nil {
+			db.releaseTables(tables)
 			return fmt.Errorf("flush: %w", err)
 		}
-		db.m.flushBytes.Add(uint64(len(data)))
-		table = &t
 	}
 
 	db.manMu.Lock()
@@ -99,9 +86,9 @@ func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 	next.LastSeq = m.lastSeq
 	next.WALReplayFrom = m.walNext
 	next.WALEpochFloor = m.epochFloor
-	if table != nil {
-		next.L0 = append([]manifest.Table{*table}, next.L0...)
-	}
+	// The tables of one flush are key-disjoint, so their order among
+	// themselves does not matter to reads.
+	next.L0 = append(slices.Clone(tables), next.L0...)
 	err := db.installLocked(ctx, next, func() {
 		// Failpoint: the manifest references the table, and the memtable
 		// is not dropped yet.
@@ -109,9 +96,7 @@ func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 		db.imm = db.imm[1:]
 	})
 	if err != nil {
-		if table != nil {
-			db.releaseUploads(table.ObjectKey()) // a retry uploads a new table
-		}
+		db.releaseTables(tables) // a retry uploads new tables
 		if errors.Is(err, errAdoptedOwnManifest) && db.man.WALReplayFrom >= m.walNext {
 			// The adopted version is an earlier attempt of this very flush:
 			// the memtable is in its table.
@@ -126,6 +111,144 @@ func (db *DB) flushMemtable(ctx context.Context, m *memtable) error {
 	db.m.flushes.Add(1)
 	db.kickCompaction()
 	return nil
+}
+
+// writeFlushTables builds and uploads the tables of one flush, a few at a
+// time, and returns their manifest entries in key order.
+func (db *DB) writeFlushTables(ctx context.Context, entries []memEntry, rangeDels []sst.RangeDel) ([]manifest.Table, error) {
+	pieces := splitFlush(entries, db.opts.Compaction.Partition, db.opts.FlushPartitionMinBytes)
+	tables := make([]manifest.Table, len(pieces))
+	errs := make([]error, len(pieces))
+	sem := make(chan struct{}, flushUploadConcurrency)
+	var wg sync.WaitGroup
+	for i, piece := range pieces {
+		// Piece i spans [its first key, the next piece's first key); the
+		// first and last are unbounded, so every range deletion lands in
+		// some table, clipped to that table's span.
+		var lo, hi []byte
+		if i > 0 {
+			lo = piece[0].key
+		}
+		if i+1 < len(pieces) {
+			hi = pieces[i+1][0].key
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			tables[i], errs[i] = db.writeFlushTable(ctx, piece, clipRangeDels(rangeDels, lo, hi))
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		db.releaseTables(tables)
+		return nil, err
+	}
+	return tables, nil
+}
+
+// flushUploadConcurrency bounds the table PUTs one flush has in flight.
+const flushUploadConcurrency = 4
+
+func (db *DB) writeFlushTable(ctx context.Context, entries []memEntry, rangeDels []sst.RangeDel) (manifest.Table, error) {
+	topts := db.opts.Table
+	size := 0
+	for _, e := range entries {
+		size += len(e.key) + len(e.value) + memEntryOverhead
+	}
+	topts.SizeHint = size // an upper bound: entries plus overhead
+	w := sst.NewWriter(topts)
+	for _, e := range entries {
+		if err := w.Add(sst.Key{User: e.key, Seq: e.seq, Kind: e.kind}, e.expiry, e.value); err != nil {
+			return manifest.Table{}, fmt.Errorf("build table: %w", err)
+		}
+	}
+	for _, rd := range rangeDels {
+		if err := w.AddRangeDel(rd); err != nil {
+			return manifest.Table{}, fmt.Errorf("build table: %w", err)
+		}
+	}
+	data, props, err := w.Finish()
+	if err != nil {
+		return manifest.Table{}, fmt.Errorf("build table: %w", err)
+	}
+	t, err := db.uploadTable(ctx, data, props)
+	if err != nil {
+		return manifest.Table{}, err
+	}
+	db.m.flushTables.Add(1)
+	db.m.flushBytes.Add(uint64(len(data)))
+	return t, nil
+}
+
+// releaseTables ends the upload protection of tables a flush gave up on.
+func (db *DB) releaseTables(tables []manifest.Table) {
+	for _, t := range tables {
+		if t.Size > 0 {
+			db.releaseUploads(t.ObjectKey())
+		}
+	}
+}
+
+// splitFlush cuts a memtable's entries, sorted by key, into the tables of
+// one flush. Without a partition function, or with minBytes < 0, that is one
+// table. Otherwise each partition holding at least minBytes gets a table of
+// its own, and runs of smaller partitions share one.
+//
+// Why: with many append-only partitions written at once (the streams of the
+// stream layer), a single flushed table spans every partition and overlaps
+// every other flushed table, so compaction must rewrite each flushed byte
+// once more to cut it per partition. A partition's own tables from
+// successive flushes hold successive key ranges instead, so compaction
+// files them into a run without rewriting (a move, or a passthrough). Small
+// partitions are packed together so that many quiet streams do not turn
+// one flush into thousands of tiny objects; they are rewritten as before.
+func splitFlush(entries []memEntry, partition func([]byte) []byte, minBytes int64) [][]memEntry {
+	if partition == nil || minBytes < 0 || len(entries) == 0 {
+		return [][]memEntry{entries}
+	}
+	var (
+		pieces [][]memEntry
+		small  = -1 // start of the pending run of small partitions; -1: none
+	)
+	for start := 0; start < len(entries); {
+		part := partition(entries[start].key)
+		end, size := start, int64(0)
+		for ; end < len(entries) && bytes.Equal(partition(entries[end].key), part); end++ {
+			size += int64(len(entries[end].key) + len(entries[end].value) + memEntryOverhead)
+		}
+		if size >= minBytes {
+			if small >= 0 {
+				pieces = append(pieces, entries[small:start])
+				small = -1
+			}
+			pieces = append(pieces, entries[start:end])
+		} else if small < 0 {
+			small = start
+		}
+		start = end
+	}
+	if small >= 0 {
+		pieces = append(pieces, entries[small:])
+	}
+	return pieces
+}
+
+// clipRangeDels returns the parts of rds inside [lo, hi); nil bounds are
+// unbounded. Overlapping deletions stay overlapping: tables accept that.
+func clipRangeDels(rds []sst.RangeDel, lo, hi []byte) []sst.RangeDel {
+	var out []sst.RangeDel
+	for _, rd := range rds {
+		if lo != nil && bytes.Compare(rd.Start, lo) < 0 {
+			rd.Start = lo
+		}
+		if hi != nil && bytes.Compare(rd.End, hi) > 0 {
+			rd.End = hi
+		}
+		if bytes.Compare(rd.Start, rd.End) < 0 {
+			out = append(out, rd)
+		}
+	}
+	return out
 }
 
 // installLocked writes next as the following manifest version and makes it
@@ -206,10 +329,12 @@ func (db *DB) uploadTable(ctx context.Context, data []byte, props sst.Properties
 	// only be our own earlier attempt, which we verify.
 	if _, err := db.objs.PutIfAbsent(ctx, t.ObjectKey(), data); err != nil {
 		if !errors.Is(err, objstore.ErrPreconditionFailed) {
+			db.releaseUploads(t.ObjectKey()) // no manifest will reference it
 			return manifest.Table{}, fmt.Errorf("upload %s: %w", t.ObjectKey(), err)
 		}
 		existing, _, gerr := db.objs.Get(ctx, t.ObjectKey())
 		if gerr != nil || string(existing) != string(data) {
+			db.releaseUploads(t.ObjectKey())
 			return manifest.Table{}, fmt.Errorf("upload %s: the name is taken by other content", t.ObjectKey())
 		}
 	}

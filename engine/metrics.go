@@ -17,6 +17,7 @@ type metrics struct {
 	groupsCommitted atomic.Uint64
 	heals           atomic.Uint64
 	flushes         atomic.Uint64
+	flushTables     atomic.Uint64
 	flushBytes      atomic.Uint64
 	flushErrors     atomic.Uint64
 	stalls          atomic.Uint64
@@ -49,6 +50,7 @@ type Metrics struct {
 	ImmutableMemtables int
 	UnflushedBytes     int64
 	Flushes            uint64
+	FlushTables        uint64 // SSTs written by flushes (one or more per flush)
 	FlushBytes         uint64 // SST bytes written by flushes
 	FlushErrors        uint64
 
@@ -92,6 +94,7 @@ func (db *DB) Metrics() Metrics {
 		GroupsCommitted:   db.m.groupsCommitted.Load(),
 		Heals:             db.m.heals.Load(),
 		Flushes:           db.m.flushes.Load(),
+		FlushTables:       db.m.flushTables.Load(),
 		FlushBytes:        db.m.flushBytes.Load(),
 		FlushErrors:       db.m.flushErrors.Load(),
 		WriteStalls:       db.m.stalls.Load(),

@@ -48,8 +48,15 @@ type Options struct {
 	// for record keys): compaction then cuts tables per range and passes
 	// older tables through unread instead of rewriting them on every merge.
 	Compaction compaction.Options
-	// L0StopWrites makes writers wait (not fail) while L0 holds this many
-	// tables, so that compaction can catch up and reads stay bounded.
+	// FlushPartitionMinBytes: when Compaction.Partition is set, a flush
+	// writes each partition holding at least this many bytes of the
+	// memtable as a table of its own (smaller ones share tables), so that
+	// compaction can file a stream's flushed tables into a run without
+	// rewriting them. Default 1 MiB; negative writes one table per flush.
+	FlushPartitionMinBytes int64
+	// L0StopWrites makes writers wait (not fail) while L0 is this deep
+	// (compaction.L0Depth), or holds 16 times this many tables, so that
+	// compaction can catch up and reads stay bounded.
 	L0StopWrites int
 	// CompactionInterval is how often the compactor looks for work even
 	// when no flush woke it, so that tables whose entries all expired are
@@ -101,6 +108,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WALMaxInFlight <= 0 {
 		o.WALMaxInFlight = 4
+	}
+	if o.FlushPartitionMinBytes == 0 {
+		o.FlushPartitionMinBytes = 1 << 20
 	}
 	if o.L0StopWrites <= 0 {
 		o.L0StopWrites = 24

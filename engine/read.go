@@ -42,7 +42,9 @@ func visible(kind sst.Kind, expiry, now int64) bool {
 //
 // Sources are searched newest first; their sequence ranges do not overlap,
 // so the first source holding the key or a range deletion covering it
-// decides the answer.
+// decides the answer. (The L0 tables of one flush share a sequence range
+// but are key-disjoint, and each holds only range deletions clipped to its
+// own span, so at most one of them can hold the key or cover it.)
 func (db *DB) Get(ctx context.Context, key []byte) ([]byte, error) {
 	rs, err := db.snapshot()
 	if err != nil {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/s2lite/s2lite/compaction"
 	"sync"
 
 	"github.com/s2lite/s2lite/manifest"
@@ -13,9 +14,10 @@ import (
 // version is an immutable view of the tree for readers: a manifest and open
 // handles for its tables.
 type version struct {
-	m      *manifest.Manifest
-	l0     []*tableHandle   // newest first
-	levels [][]*tableHandle // sorted runs, newest first
+	m       *manifest.Manifest
+	l0      []*tableHandle   // newest first
+	l0Depth int              // compaction.L0Depth of m.L0
+	levels  [][]*tableHandle // sorted runs, newest first
 }
 
 // tableHandle opens a table's reader lazily (one ranged GET for its
@@ -89,7 +91,7 @@ func (s *tableSet) handle(t manifest.Table) *tableHandle {
 func (s *tableSet) version(m *manifest.Manifest) *version {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := &version{m: m}
+	v := &version{m: m, l0Depth: compaction.L0Depth(m.L0)}
 	live := map[string]bool{}
 	for _, t := range m.L0 {
 		v.l0 = append(v.l0, s.handle(t))

@@ -34,6 +34,7 @@ func engineMetrics() []engineMetric {
 		{"immutable_memtables", "Frozen memtables waiting to be flushed.", gauge, func(m *engine.Metrics) float64 { return float64(m.ImmutableMemtables) }},
 		{"unflushed_bytes", "Memtable bytes not yet flushed to SSTs.", gauge, func(m *engine.Metrics) float64 { return float64(m.UnflushedBytes) }},
 		{"flushes_total", "Memtable flushes to SSTs.", counter, func(m *engine.Metrics) float64 { return float64(m.Flushes) }},
+		{"flush_tables_total", "SSTs written by flushes.", counter, func(m *engine.Metrics) float64 { return float64(m.FlushTables) }},
 		{"flush_bytes_total", "SST bytes written by flushes.", counter, func(m *engine.Metrics) float64 { return float64(m.FlushBytes) }},
 		{"flush_errors_total", "Failed flushes.", counter, func(m *engine.Metrics) float64 { return float64(m.FlushErrors) }},
 		{"write_stalls_total", "Writes that waited for flushes to catch up.", counter, func(m *engine.Metrics) float64 { return float64(m.WriteStalls) }},
