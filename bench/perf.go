@@ -10,8 +10,9 @@ import (
 	"syscall"
 )
 
-// Optional server profiles. The server has no profiling endpoint, so with
-// S2LITE_BENCH_SERVER_PERF=dir the benchmark records the server process
+// Optional server profiles. Besides Go's own profiles (with
+// S2LITE_BENCH_SERVER_PPROF=addr the server serves net/http/pprof there),
+// with S2LITE_BENCH_SERVER_PERF=dir the benchmark records the server process
 // with Linux perf (`perf record -g -p PID`) during each measured window of
 // the throughput and catch-up phases, into dir/<label>.data, and builds
 // the server binary into dir so that the profiles keep their symbols:

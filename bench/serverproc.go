@@ -41,8 +41,15 @@ func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath strin
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--host", "127.0.0.1", "--port", "0",
-		"--bucket", bucket, "--path", path, "--log-level", "warn")
+	args := []string{"serve", "--host", "127.0.0.1", "--port", "0",
+		"--bucket", bucket, "--path", path, "--log-level", "warn"}
+	// Profiling the server while a phase runs, e.g.
+	// S2LITE_BENCH_SERVER_PPROF=127.0.0.1:6060 and
+	// go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=5
+	if addr := os.Getenv("S2LITE_BENCH_SERVER_PPROF"); addr != "" {
+		args = append(args, "--pprof-addr", addr)
+	}
+	cmd := exec.Command(bin, args...)
 	env := []string{}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AWS_ENDPOINT_URL_S3=") {

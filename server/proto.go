@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -230,14 +231,18 @@ func sequencedRecordSize(r stream.SequencedRecord) int {
 	return n + sizeBytesField(4, r.Body)
 }
 
-// encodeReadBatch encodes an s2.v1.ReadBatch. Sizes are computed first so
-// that a 1 MiB batch is written into one buffer without copying.
-func encodeReadBatch(rb stream.ReadBatch) []byte {
+// encodeReadBatch encodes an s2.v1.ReadBatch into a new buffer.
+func encodeReadBatch(rb stream.ReadBatch) []byte { return appendReadBatch(nil, rb) }
+
+// appendReadBatch appends an encoded s2.v1.ReadBatch to b. Sizes are
+// computed first so that a 1 MiB batch is written without regrowing b; a
+// session passes the same b for every batch, so it allocates none.
+func appendReadBatch(b []byte, rb stream.ReadBatch) []byte {
 	size := 0
 	for _, r := range rb.Records {
 		size += protowire.SizeTag(1) + protowire.SizeBytes(sequencedRecordSize(r))
 	}
-	b := make([]byte, 0, size+32)
+	b = slices.Grow(b, size+32)
 	for _, r := range rb.Records {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(sequencedRecordSize(r)))

@@ -135,11 +135,14 @@ func (fw *frameWriter) write(flag byte, body []byte) error {
 	if len(body)+1 > maxFrameLen {
 		return fmt.Errorf("s2s message of %d bytes exceeds the frame limit", len(body))
 	}
-	frame := make([]byte, 4, 4+len(body))
 	n := len(body) + 1
-	frame[0], frame[1], frame[2], frame[3] = byte(n>>16), byte(n>>8), byte(n), flag
-	frame = append(frame, body...)
-	if _, err := fw.w.Write(frame); err != nil {
+	hdr := [4]byte{byte(n >> 16), byte(n >> 8), byte(n), flag}
+	// Two writes rather than one of a joined copy: the response writer
+	// buffers and copies anyway, and a read batch is up to 1 MiB.
+	if _, err := fw.w.Write(hdr[:]); err != nil {
+		return err
+	}
+	if _, err := fw.w.Write(body); err != nil {
 		return err
 	}
 	return fw.rc.Flush()

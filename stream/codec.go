@@ -75,9 +75,9 @@ func encodeRecord(ts uint64, headers []Header, body []byte) []byte {
 	return append(b, body...)
 }
 
-// decodeRecord decodes a stored record. The result does not alias b.
+// decodeRecord decodes a stored record. The result aliases b: pass a
+// copy when b is only valid for a while (an engine iterator's value).
 func decodeRecord(seq uint64, b []byte) (SequencedRecord, error) {
-	b = append([]byte(nil), b...)
 	if len(b) < 8 {
 		return SequencedRecord{}, fmt.Errorf("%w: record %d of %d bytes", errCorrupt, seq, len(b))
 	}

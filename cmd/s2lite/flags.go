@@ -30,6 +30,7 @@ type serveConfig struct {
 	initFile            string
 	appendInflightBytes int64
 	logLevel            slog.Level
+	pprofAddr           string
 }
 
 const minInflightBytes = 1 << 20
@@ -49,6 +50,7 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	fs.BoolVar(&cfg.noCORS, "no-cors", false, "disable the permissive CORS handling")
 	fs.StringVar(&cfg.initFile, "init-file", os.Getenv("S2LITE_INIT_FILE"), "JSON file of basins and streams to ensure at start-up (env S2LITE_INIT_FILE)")
 	inflight := fs.String("append-inflight-bytes", "128MiB", "server-wide budget of metered bytes of appends in flight (at least 1MiB)")
+	fs.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

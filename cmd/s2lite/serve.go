@@ -103,6 +103,13 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 			return nil
 		},
 	})
+	if cfg.pprofAddr != "" {
+		stopPprof, err := servePprof(cfg.pprofAddr, log)
+		if err != nil {
+			return errors.Join(err, ln.Close(), closeBackend())
+		}
+		defer stopPprof()
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		if tlsCfg != nil {

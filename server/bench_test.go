@@ -1,0 +1,81 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/s2lite/s2lite/stream"
+)
+
+// BenchmarkS2SReadWarm reads a 16 MiB stream of 1 KiB records from flushed
+// tables through an S2S read session over h2c, with the block cache warm:
+// the server's per-byte CPU cost of catch-up reads, framing and HTTP/2
+// included. The client only splits frames; it does not decode them.
+func BenchmarkS2SReadWarm(b *testing.B) {
+	e := newEnv(b, envOptions{})
+	e.basinAndStream("s", nil)
+	ctx := context.Background()
+	const recordBytes, perBatch, batches = 1024, 1000, 16
+	body := make([]byte, recordBytes)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	for range batches {
+		in := stream.AppendInput{Records: make([]stream.AppendRecord, perBatch)}
+		for i := range in.Records {
+			in.Records[i].Body = body
+		}
+		if _, err := e.svc.Append(ctx, testBasin, "s", in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := e.db.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	read := func() int64 {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/v1/streams/s/records?seq_num=0&wait=0", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "s2s/proto")
+		req.Header.Set("s2-basin", testBasin)
+		resp, err := e.h2.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+		var n int64
+		var hdr [3]byte
+		buf := make([]byte, maxFrameLen)
+		for {
+			if _, err := io.ReadFull(resp.Body, hdr[:]); err != nil {
+				if errors.Is(err, io.EOF) {
+					return n
+				}
+				b.Fatal(err)
+			}
+			l := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
+			if _, err := io.ReadFull(resp.Body, buf[:l]); err != nil {
+				b.Fatal(err)
+			}
+			if buf[0]&flagTerminal != 0 {
+				b.Fatalf("terminal message: %s", buf[1:l])
+			}
+			n += int64(l)
+		}
+	}
+	if got := read(); got < recordBytes*perBatch*batches {
+		b.Fatalf("read %d bytes of frames, want at least %d", got, recordBytes*perBatch*batches)
+	}
+	b.SetBytes(recordBytes * perBatch * batches)
+	b.ResetTimer()
+	for b.Loop() {
+		read()
+	}
+}
