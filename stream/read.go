@@ -38,6 +38,11 @@ type ReadSession struct {
 	done    bool
 
 	values valueArena // copies of the stored records delivered
+	// store is the catch-up iterator, kept across batches so that table
+	// readahead keeps going; see readStorage.
+	store       *engine.Iterator
+	storeEnd    uint64    // the tail it was opened up to (its upper bound)
+	storeOpened time.Time // when; an old snapshot is reopened
 
 	follower      *follower
 	lastTail      StreamPosition // tail as of the last live batch or subscription
@@ -247,6 +252,7 @@ func (r *ReadSession) catchUp(ctx context.Context) (b ReadBatch, ok bool, err er
 		r.lastDelivered = time.Now()
 		return ReadBatch{Records: records}, true, nil
 	}
+	r.closeStore()
 	if !r.mayFollow {
 		r.done = true
 		return ReadBatch{}, false, nil
@@ -263,27 +269,49 @@ func (r *ReadSession) catchUp(ctx context.Context) (b ReadBatch, ok bool, err er
 	return ReadBatch{Tail: &tail}, true, nil
 }
 
+// maxStoreIterAge bounds how long a catch-up iterator, and the snapshot of
+// the tree it pins, is kept: far below the engine's garbage-collection
+// minimum age, so its tables never vanish under it, and short enough that
+// a trim is reflected soon in a long catch-up.
+const maxStoreIterAge = 5 * time.Second
+
 // readStorage reads durable records from r.pos up to tail: at most one
 // batch, applying the limits and until.
+//
+// One engine iterator serves consecutive batches: opening one per batch
+// would restart table readahead at its smallest window every 1 MiB. It
+// reads a snapshot up to the tail it was opened at; records appended since
+// come from the next iterator, opened once this one is exhausted. Its reads
+// use the context of the call that opened it.
 func (r *ReadSession) readStorage(ctx context.Context, tail uint64) ([]SequencedRecord, error) {
-	it, err := r.svc.db.NewIter(ctx, &engine.IterOptions{
-		LowerBound: recordKey(r.h.id, r.pos),
-		UpperBound: recordKey(r.h.id, tail),
-	})
-	if err != nil {
-		return nil, storageError("read", err)
+	if r.store != nil && (time.Since(r.storeOpened) > maxStoreIterAge || ctx.Err() != nil) {
+		r.closeStore()
 	}
-	defer it.Close()
+	it := r.store
+	ok := it != nil && it.Valid()
+	if it == nil {
+		var err error
+		it, err = r.svc.db.NewIter(ctx, &engine.IterOptions{
+			LowerBound: recordKey(r.h.id, r.pos),
+			UpperBound: recordKey(r.h.id, tail),
+		})
+		if err != nil {
+			return nil, storageError("read", err)
+		}
+		r.store, r.storeEnd, r.storeOpened = it, tail, time.Now()
+		ok = it.First()
+	}
 	var out []SequencedRecord
 	var batchBytes uint64
-	for ok := it.First(); ok; ok = it.Next() {
+	for ; ok; ok = it.Next() {
 		rec, err := decodeRecord(recordSeq(it.Key()), r.values.copy(it.Value()))
 		if err != nil {
+			r.closeStore()
 			return nil, storageError("read", err)
 		}
 		size := rec.MeteredBytes()
 		if len(out) == MaxBatchRecords || batchBytes+size > MaxBatchBytes {
-			return out, nil // batch full; the rest comes next time
+			return out, nil // batch full; the iterator stays at the rest
 		}
 		if !r.admit(rec, size) {
 			return out, nil
@@ -292,11 +320,21 @@ func (r *ReadSession) readStorage(ctx context.Context, tail uint64) ([]Sequenced
 		batchBytes += size
 		r.pos = rec.SeqNum + 1
 	}
-	if err := it.Error(); err != nil {
+	err := it.Error()
+	end := r.storeEnd
+	r.closeStore()
+	if err != nil {
 		return nil, storageError("read", err)
 	}
-	r.pos = tail // everything below the tail that still exists was read
+	r.pos = max(r.pos, end) // everything below that tail that still exists was read
 	return out, nil
+}
+
+func (r *ReadSession) closeStore() {
+	if r.store != nil {
+		_ = r.store.Close()
+		r.store = nil
+	}
 }
 
 // valueArena copies stored values out of engine iterators into large
@@ -430,6 +468,7 @@ func (r *ReadSession) close() {
 	if r.heartbeat != nil {
 		r.heartbeat.Stop()
 	}
+	r.closeStore()
 	r.h.release()
 	r.h = nil
 }
