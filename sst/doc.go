@@ -116,7 +116,7 @@
 // at most one block. An Iter that has loaded two consecutive blocks reads
 // ahead: it fetches the next blocks, which are contiguous, with one ranged
 // read of a window doubling from 64 KiB to ReaderOptions.MaxReadahead
-// (1 MiB by default), in the background while it consumes the previous
+// (4 MiB by default), in the background while it consumes the previous
 // window. Each block of a window is still verified and cached on its own.
 //
 // Any checksum mismatch or malformed structure yields an error wrapping
