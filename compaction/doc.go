@@ -38,11 +38,15 @@
 //
 //  1. Tables to drop. Dropping costs no I/O and removes work from every
 //     later compaction.
-//  2. L0 with at least L0Trigger tables: all of L0 (flushes only prepend, so
-//     that is a suffix of any later L0), extended to each following run
+//  2. L0 of depth L0Trigger (L0Depth: the most L0 tables any one key
+//     falls in), or of L0MaxTables tables: all of L0 (flushes only prepend,
+//     so that is a suffix of any later L0), extended to each following run
 //     whose size is at most SizeRatio times the window so far. Keeping L0
-//     short matters most, since every read consults every L0 table and the
-//     engine stalls writers when L0 grows too long.
+//     shallow matters most, since a read consults every L0 table over its
+//     key and the engine stalls writers when L0 grows too deep. Depth, not
+//     the table count, because a flush may write many key-disjoint tables
+//     (one per partition, see below) that add only one to any key's depth;
+//     the table cap still bounds L0's list, which reads scan.
 //  3. More than MaxRuns runs: the adjacent pair of runs with the smallest
 //     combined size, extended the same way, which bounds read
 //     amplification at the least rewrite.
@@ -107,7 +111,11 @@
 // With both, merging new data into a run costs one rewrite of the new data
 // only: the run's tables hold older keys of their stream than anything
 // newer, so they pass through. A flushed byte is rewritten about once in
-// all, where without them it was rewritten once per tier. The price is
+// all, where without them it was rewritten once per tier. The engine goes
+// one step further and cuts its flushes per partition too (for partitions
+// large enough in the memtable): then the L0 tables of a busy stream are
+// disjoint from everything else in the window and a flushed byte is not
+// rewritten at all (a move, or a passthrough). The price is
 // smaller tables: a merge of W bytes over N streams cuts tables of about W/N
 // bytes, which stay that size while they pass through.
 //
