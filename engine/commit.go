@@ -149,6 +149,9 @@ func (db *DB) usableLocked() error {
 // free. There is no idle timer: with a free slot a write goes out at once.
 func (db *DB) maybeStartPutLocked() {
 	for len(db.pending) > 0 && len(db.inflight) < db.opts.WALMaxInFlight && db.walErr == nil {
+		if n := len(db.inflight); n > 0 && db.opts.WALParallelBytes > 0 && db.pendingBytes < n*db.opts.WALParallelBytes {
+			return // completeLocked calls again when a PUT finishes
+		}
 		if wait := db.opts.WALMinInterval - time.Since(db.lastPutStart); wait > 0 && !db.closing {
 			if db.timer == nil {
 				db.timer = time.AfterFunc(wait, func() {

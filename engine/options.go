@@ -35,6 +35,15 @@ type Options struct {
 	// WALMaxInFlight is how many WAL PUTs may be outstanding at once.
 	// Acknowledgements still happen strictly in log order.
 	WALMaxInFlight int
+	// WALParallelBytes gates every WAL PUT beyond the first in flight: the
+	// k-th concurrent PUT starts only once at least (k-1) times this many
+	// bytes are waiting; otherwise the waiting writes go together when a
+	// PUT completes. Small writes at a high rate then make fewer, larger
+	// objects instead of many tiny concurrent PUTs, which on a store whose
+	// latency grows with concurrency (MinIO on few cores) made every PUT,
+	// and so every ack, slower; bulk writes still get WALMaxInFlight PUTs
+	// for bandwidth. Default 256 KiB; negative disables the gate.
+	WALParallelBytes int
 	// WALMinInterval is the minimum time between the starts of two WAL PUTs.
 	// Zero means a PUT starts as soon as there is data and a free slot, so
 	// at low load an acknowledgement costs about one PUT; a positive value
@@ -108,6 +117,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WALMaxInFlight <= 0 {
 		o.WALMaxInFlight = 4
+	}
+	if o.WALParallelBytes == 0 {
+		o.WALParallelBytes = 256 << 10
 	}
 	if o.FlushPartitionMinBytes == 0 {
 		o.FlushPartitionMinBytes = 1 << 20
