@@ -147,6 +147,9 @@ func WorkerOptions(store objstore.Store) engine.Options {
 		// is what garbage collection's safety needs (see DESIGN.md).
 		GCMinAge: time.Second,
 		Table:    sst.WriterOptions{BlockSize: 512},
+		// The worker's batches are small; a low gate keeps several WAL
+		// PUTs in flight, the states where a crash leaves gaps.
+		WALParallelBytes: 1 << 10,
 	}
 }
 

@@ -141,7 +141,8 @@ func TestFirstWriteAfterGapRecovery(t *testing.T) {
 	ctx := context.Background()
 	mem := objstore.NewMemory()
 	hold := &holdOneWALPut{Store: mem, release: make(chan struct{})}
-	old, err := engine.Open(ctx, engine.Options{Store: hold, GCInterval: -1, DisableAutoCompaction: true})
+	// Two tiny writes must have PUTs in flight at once: no concurrency gate.
+	old, err := engine.Open(ctx, engine.Options{Store: hold, GCInterval: -1, DisableAutoCompaction: true, WALParallelBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
