@@ -14,7 +14,12 @@ import (
 // tables through an S2S read session over h2c, with the block cache warm:
 // the server's per-byte CPU cost of catch-up reads, framing and HTTP/2
 // included. The client only splits frames; it does not decode them.
-func BenchmarkS2SReadWarm(b *testing.B) {
+// benchStreamBytes is the size of the record bodies of benchStream.
+const benchStreamBytes = 1024 * 1000 * 16
+
+// benchStream is a server whose stream "s" holds 16 MiB of 1 KiB records,
+// flushed to tables.
+func benchStream(b *testing.B) *env {
 	e := newEnv(b, envOptions{})
 	e.basinAndStream("s", nil)
 	ctx := context.Background()
@@ -35,6 +40,12 @@ func BenchmarkS2SReadWarm(b *testing.B) {
 	if err := e.db.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
+	return e
+}
+
+func BenchmarkS2SReadWarm(b *testing.B) {
+	e := benchStream(b)
+	ctx := context.Background()
 	read := func() int64 {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/v1/streams/s/records?seq_num=0&wait=0", nil)
 		if err != nil {
@@ -70,10 +81,48 @@ func BenchmarkS2SReadWarm(b *testing.B) {
 			n += int64(l)
 		}
 	}
-	if got := read(); got < recordBytes*perBatch*batches {
-		b.Fatalf("read %d bytes of frames, want at least %d", got, recordBytes*perBatch*batches)
+	if got := read(); got < benchStreamBytes {
+		b.Fatalf("read %d bytes of frames, want at least %d", got, benchStreamBytes)
 	}
-	b.SetBytes(recordBytes * perBatch * batches)
+	b.SetBytes(benchStreamBytes)
+	b.ResetTimer()
+	for b.Loop() {
+		read()
+	}
+}
+
+// BenchmarkSSEReadWarm is BenchmarkS2SReadWarm for an SSE read session with
+// base64 bodies over HTTP/1.1, the browser's way to read.
+func BenchmarkSSEReadWarm(b *testing.B) {
+	e := benchStream(b)
+	ctx := context.Background()
+	read := func() int64 {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/v1/streams/s/records?seq_num=0&wait=0", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("s2-basin", testBasin)
+		req.Header.Set("s2-format", "base64")
+		resp, err := e.h1.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	// base64 makes 1 KiB bodies 1368 bytes of JSON.
+	if got := read(); got < benchStreamBytes*4/3 {
+		b.Fatalf("read %d bytes of events, want at least %d", got, benchStreamBytes*4/3)
+	}
+	b.SetBytes(benchStreamBytes)
 	b.ResetTimer()
 	for b.Loop() {
 		read()

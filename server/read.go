@@ -87,11 +87,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, params []string) e
 		writeBody(w, r, http.StatusOK, contentTypeProtobuf, encodeReadBatch(batch))
 		return nil
 	}
-	body, merr := marshalJSON(readBatchJSON(batch, format))
-	if merr != nil {
-		return merr
-	}
-	writeBody(w, r, http.StatusOK, contentTypeJSON, body)
+	writeBody(w, r, http.StatusOK, contentTypeJSON, appendReadBatchJSON(nil, batch, format))
 	return nil
 }
 

@@ -152,18 +152,3 @@ type jsonReadBatch struct {
 	Records []jsonSequencedRecord `json:"records"`
 	Tail    *jsonPosition         `json:"tail,omitempty"`
 }
-
-func readBatchJSON(b stream.ReadBatch, f recordFormat) jsonReadBatch {
-	out := jsonReadBatch{Records: make([]jsonSequencedRecord, len(b.Records)), Tail: optPositionJSON(b.Tail)}
-	for i, r := range b.Records {
-		rec := jsonSequencedRecord{SeqNum: r.SeqNum, Timestamp: r.Timestamp, Body: f.encode(r.Body)}
-		if len(r.Headers) > 0 {
-			rec.Headers = make([][2]string, len(r.Headers))
-			for j, h := range r.Headers {
-				rec.Headers[j] = [2]string{f.encode(h.Name), f.encode(h.Value)}
-			}
-		}
-		out.Records[i] = rec
-	}
-	return out
-}

@@ -26,7 +26,12 @@ func (s *Server) readSessionS2S(w http.ResponseWriter, r *http.Request, basin, n
 	fw := startS2S(w, r, codec)
 	track := s.metrics.trackReadSession("s2s")
 	defer track.end()
-	msgs, stop := s.encodeAhead(ctx, cancel, sess)
+	msgs, stop := s.encodeAhead(ctx, cancel, sess, func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
+		if len(b.Records) == 0 && b.Tail == nil {
+			return buf, false
+		}
+		return appendReadBatch(buf, b), true
+	})
 	defer stop()
 	for m := range msgs {
 		switch {
@@ -51,8 +56,8 @@ func (s *Server) readSessionS2S(w http.ResponseWriter, r *http.Request, basin, n
 	return nil
 }
 
-// encodedBatch is one read batch encoded as an s2.v1.ReadBatch, or the
-// error (io.EOF at a normal end) that ended the session.
+// encodedBatch is one read batch encoded for the wire, or the error
+// (io.EOF at a normal end) that ended the session.
 type encodedBatch struct {
 	body      []byte
 	following bool // the batch carried a tail: the session follows live
@@ -63,15 +68,18 @@ type encodedBatch struct {
 // release hands the body's buffer back for a later batch.
 func (m encodedBatch) release() { m.free <- m.body }
 
-// encodeAhead reads and encodes the session's batches on a goroutine of
-// its own, one batch ahead of the caller, so that reading the next batch
-// from storage overlaps writing the previous one to the connection (the
-// HTTP/2 write blocks the handler until its frames are out). Two buffers
-// alternate, so a session allocates none per batch. The channel is closed
+// encodeAhead reads the session's batches and encodes them with encode on a
+// goroutine of its own, one batch ahead of the caller, so that reading the
+// next batch from storage overlaps writing the previous one to the
+// connection (the HTTP/2 write blocks the handler until its frames are
+// out). encode appends to buf and reports false for a batch that sends
+// nothing; it runs on that goroutine only, so it may keep state across
+// batches. Two buffers alternate, so a session allocates none per batch. The channel is closed
 // after the message carrying an error. stop cancels the session context,
 // waits for the goroutine and must be called before the session is closed;
 // the caller stops receiving only by calling it.
-func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, sess *stream.ReadSession) (<-chan encodedBatch, func()) {
+func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, sess *stream.ReadSession,
+	encode func(buf []byte, b stream.ReadBatch) ([]byte, bool)) (<-chan encodedBatch, func()) {
 	out := make(chan encodedBatch)
 	free := make(chan []byte, 2)
 	free <- nil
@@ -102,12 +110,13 @@ func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, ses
 				send(encodedBatch{err: err})
 				return
 			}
-			if len(b.Records) == 0 && b.Tail == nil {
-				free <- buf
+			body, send1 := encode(buf[:0], b)
+			if !send1 {
+				free <- body
 				continue
 			}
 			s.metrics.readRecords.Add(float64(len(b.Records)))
-			m := encodedBatch{body: appendReadBatch(buf[:0], b), following: b.Tail != nil, free: free}
+			m := encodedBatch{body: body, following: b.Tail != nil, free: free}
 			if !send(m) {
 				return
 			}

@@ -97,52 +97,59 @@ func (s *Server) readSessionSSE(w http.ResponseWriter, r *http.Request, basin, n
 	defer track.end()
 	ev := sseWriter{w: w, rc: rc}
 	var count, metered uint64
-	for {
-		b, err := sess.Next(ctx)
-		switch {
-		case errors.Is(err, io.EOF):
-			ev.done()
-			return nil
-		case err != nil:
-			if r.Context().Err() == nil {
-				e := toAPIError(drainErr(ctx, err), fromPath)
-				s.logError(r, e)
-				ev.event("error", "", e.body)
-			}
-			return nil
-		}
-		if b.Tail != nil {
-			track.following()
-		}
+	msgs, stop := s.encodeAhead(ctx, cancel, sess, func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
 		if len(b.Records) == 0 {
 			if b.Tail == nil {
-				continue
+				return buf, false
 			}
-			data, _ := marshalJSON(struct {
-				Timestamp uint64       `json:"timestamp"`
-				Tail      jsonPosition `json:"tail"`
-			}{uint64(time.Now().UnixMilli()), positionJSON(*b.Tail)})
-			if !ev.event("ping", "", data) {
-				return nil
-			}
-			continue
+			buf = append(buf, "event: ping\ndata: {\"timestamp\":"...)
+			buf = strconv.AppendInt(buf, time.Now().UnixMilli(), 10)
+			buf = append(buf, `,"tail":{"seq_num":`...)
+			buf = strconv.AppendUint(buf, b.Tail.SeqNum, 10)
+			buf = append(buf, `,"timestamp":`...)
+			buf = strconv.AppendUint(buf, b.Tail.Timestamp, 10)
+			return append(buf, "}}\n\n"...), true
 		}
 		count += uint64(len(b.Records))
 		for _, rec := range b.Records {
 			metered += rec.MeteredBytes()
 		}
-		s.metrics.readRecords.Add(float64(len(b.Records)))
-		data, merr := marshalJSON(readBatchJSON(b, format))
-		if merr != nil {
-			ev.event("error", "", toAPIError(merr, fromPath).body)
+		// The id lets a client resume after the last record it saw.
+		buf = append(buf, "event: batch\nid: "...)
+		buf = strconv.AppendUint(buf, b.Records[len(b.Records)-1].SeqNum, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendUint(buf, count, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendUint(buf, metered, 10)
+		buf = append(buf, "\ndata: "...)
+		// The JSON holds no newline (they are escaped), so it is one
+		// data line.
+		buf = appendReadBatchJSON(buf, b, format)
+		return append(buf, "\n\n"...), true
+	})
+	defer stop()
+	for m := range msgs {
+		switch {
+		case errors.Is(m.err, io.EOF):
+			ev.done()
+			return nil
+		case m.err != nil:
+			if r.Context().Err() == nil {
+				e := toAPIError(drainErr(ctx, m.err), fromPath)
+				s.logError(r, e)
+				ev.event("error", "", e.body)
+			}
 			return nil
 		}
-		id := strconv.FormatUint(b.Records[len(b.Records)-1].SeqNum, 10) + "," +
-			strconv.FormatUint(count, 10) + "," + strconv.FormatUint(metered, 10)
-		if !ev.event("batch", id, data) {
+		if m.following {
+			track.following()
+		}
+		if !ev.raw(m.body) {
 			return nil
 		}
+		m.release()
 	}
+	return nil
 }
 
 // sseWriter writes and flushes whole events; it reports false once the
@@ -169,15 +176,18 @@ func (e *sseWriter) event(name, id string, data []byte) bool {
 	return e.flush()
 }
 
+// raw writes an event already encoded.
+func (e *sseWriter) raw(p []byte) bool {
+	if _, err := e.w.Write(p); err != nil {
+		return false
+	}
+	return e.rc.Flush() == nil
+}
+
 func (e *sseWriter) done() bool {
 	e.buf.Reset()
 	e.buf.WriteString("data: [DONE]\n\n")
 	return e.flush()
 }
 
-func (e *sseWriter) flush() bool {
-	if _, err := e.w.Write(e.buf.Bytes()); err != nil {
-		return false
-	}
-	return e.rc.Flush() == nil
-}
+func (e *sseWriter) flush() bool { return e.raw(e.buf.Bytes()) }
