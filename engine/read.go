@@ -126,6 +126,11 @@ func findInRun(run []*tableHandle, key []byte) *tableHandle {
 type IterOptions struct {
 	LowerBound []byte
 	UpperBound []byte
+	// ScanBytes, when positive, says the caller expects to read about this
+	// many bytes in order: table readahead then starts at that window (up
+	// to its maximum) instead of growing from 64 KiB in every table the
+	// scan reaches. Leave it zero for short or unknown scans.
+	ScanBytes int64
 }
 
 // internalIter is one sorted source of entries for the merging iterator.
@@ -221,7 +226,7 @@ func (db *DB) NewIter(ctx context.Context, opts *IterOptions) (*Iterator, error)
 			return err
 		}
 		rds = append(rds, r.RangeDels()...)
-		it.sources = append(it.sources, &tableSource{it: r.NewIter(ctx)})
+		it.sources = append(it.sources, &tableSource{it: r.NewScanIter(ctx, it.opts.ScanBytes)})
 		return nil
 	}
 	for _, t := range rs.v.l0 {

@@ -28,7 +28,8 @@ const initialReadahead = 64 << 10
 // Close, so no goroutine outlives the iterator.
 type readahead struct {
 	max    int64 // largest window in bytes; 0 disables readahead
-	window int64 // size of the last window; 0 before the first
+	first  int64 // the first window of a run when larger than initialReadahead
+	window int64 // size of the last window; first/2 before the first
 	last   int   // index of the block loaded last; -1 if none
 	run    int   // consecutive blocks loaded, ending at last
 
@@ -63,7 +64,7 @@ func (ra *readahead) reset() {
 	}
 	clear(ra.pending) // drop references to the window's buffer
 	ra.pending, ra.pendLo, ra.pendErr = nil, 0, nil
-	ra.window, ra.last, ra.run = 0, -1, 0
+	ra.window, ra.last, ra.run = ra.first/2, -1, 0
 }
 
 // advance records that block i was loaded; seq says whether that continues

@@ -399,3 +399,50 @@ func BenchmarkColdScan(b *testing.B) {
 		}
 	}
 }
+
+// TestScanIterWindows: an iterator told the scan is long reads ahead in
+// windows of that size from its first prefetch, with no ramp from 64 KiB,
+// and still reads every data byte exactly once.
+func TestScanIterWindows(t *testing.T) {
+	es := benchEntries(20000)
+	b, _ := buildTable(t, WriterOptions{}, es, nil)
+	ctx := context.Background()
+	const window = 256 << 10
+	count := func(scanBytes int64) (reads []readRec, biggest int64, dataEnd int64) {
+		obj := &logObject{memObject: newMemObject(b)}
+		r, err := Open(ctx, obj, ReaderOptions{MaxReadahead: window})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened := obj.numReads()
+		it := r.NewScanIter(ctx, scanBytes)
+		checkEntries(t, collect(it), es)
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range r.index {
+			biggest = max(biggest, int64(e.h.length+blockTrailerLen))
+		}
+		return obj.reads(opened), biggest, int64(r.index[len(r.index)-1].h.end())
+	}
+	ramp, _, _ := count(0)
+	scan, biggest, dataEnd := count(1 << 30) // clamped to MaxReadahead
+	// Two single blocks start the run; every later read is a full window
+	// but the last.
+	next := int64(0)
+	for i, rd := range scan {
+		if rd.off != next {
+			t.Fatalf("read at %d, want %d", rd.off, next)
+		}
+		next += rd.n
+		if i >= 2 && i < len(scan)-1 && rd.n < window-biggest {
+			t.Fatalf("read %d of %d bytes, want a %d-byte window (%v)", i, rd.n, window, scan)
+		}
+	}
+	if next != dataEnd {
+		t.Fatalf("reads end at %d, data region at %d", next, dataEnd)
+	}
+	if len(scan) >= len(ramp) {
+		t.Fatalf("%d reads with a scan hint, %d without: no fewer", len(scan), len(ramp))
+	}
+}

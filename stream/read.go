@@ -275,13 +275,39 @@ func (r *ReadSession) catchUp(ctx context.Context) (b ReadBatch, ok bool, err er
 // a trim is reflected soon in a long catch-up.
 const maxStoreIterAge = 5 * time.Second
 
+// maxStoreIterRecords bounds the records one catch-up iterator spans (64 MiB
+// of 1 KiB records): opening an engine iterator opens every table its
+// bounds overlap, which for a catch-up from the start of a long stream
+// would be every table the stream has.
+const maxStoreIterRecords = 1 << 16
+
+// maxStoreIterBytesHint is the scan size an unlimited catch-up announces to
+// the engine (engine.IterOptions.ScanBytes): more than any readahead window.
+const maxStoreIterBytesHint = 64 << 20
+
+// guessRecordBytes is what expectedScanBytes assumes a record takes when
+// only a count limits the read; small, so that a short read of large
+// records ramps its readahead up rather than fetching far ahead in vain.
+const guessRecordBytes = 512
+
+// expectedScanBytes is how much the session expects to read from storage,
+// for table readahead: its limits, or the hint for an unlimited read.
+func (r *ReadSession) expectedScanBytes() uint64 {
+	scan := uint64(maxStoreIterBytesHint)
+	if r.countLeft < scan/guessRecordBytes {
+		scan = r.countLeft * guessRecordBytes
+	}
+	return min(scan, r.bytesLeft)
+}
+
 // readStorage reads durable records from r.pos up to tail: at most one
 // batch, applying the limits and until.
 //
 // One engine iterator serves consecutive batches: opening one per batch
 // would restart table readahead at its smallest window every 1 MiB. It
-// reads a snapshot up to the tail it was opened at; records appended since
-// come from the next iterator, opened once this one is exhausted. Its reads
+// reads a snapshot up to the tail it was opened at (or maxStoreIterRecords
+// past its start); what lies beyond comes from the next iterator, opened
+// once this one is exhausted. Its reads
 // use the context of the call that opened it.
 func (r *ReadSession) readStorage(ctx context.Context, tail uint64) ([]SequencedRecord, error) {
 	if r.store != nil && (time.Since(r.storeOpened) > maxStoreIterAge || ctx.Err() != nil) {
@@ -290,15 +316,23 @@ func (r *ReadSession) readStorage(ctx context.Context, tail uint64) ([]Sequenced
 	it := r.store
 	ok := it != nil && it.Valid()
 	if it == nil {
-		var err error
-		it, err = r.svc.db.NewIter(ctx, &engine.IterOptions{
+		// An engine iterator opens every table its bounds overlap, so a
+		// catch-up over a long stream goes a window of records at a time.
+		end := tail
+		if tail-r.pos > maxStoreIterRecords {
+			end = r.pos + maxStoreIterRecords
+		}
+		opts := &engine.IterOptions{
 			LowerBound: recordKey(r.h.id, r.pos),
-			UpperBound: recordKey(r.h.id, tail),
-		})
+			UpperBound: recordKey(r.h.id, end),
+		}
+		opts.ScanBytes = int64(r.expectedScanBytes())
+		var err error
+		it, err = r.svc.db.NewIter(ctx, opts)
 		if err != nil {
 			return nil, storageError("read", err)
 		}
-		r.store, r.storeEnd, r.storeOpened = it, tail, time.Now()
+		r.store, r.storeEnd, r.storeOpened = it, end, time.Now()
 		ok = it.First()
 	}
 	var out []SequencedRecord
@@ -326,7 +360,7 @@ func (r *ReadSession) readStorage(ctx context.Context, tail uint64) ([]Sequenced
 	if err != nil {
 		return nil, storageError("read", err)
 	}
-	r.pos = max(r.pos, end) // everything below that tail that still exists was read
+	r.pos = max(r.pos, end) // everything below its bound that still exists was read
 	return out, nil
 }
 
