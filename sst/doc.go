@@ -117,7 +117,7 @@
 // ahead: it fetches the next blocks, which are contiguous, with one ranged
 // read of a window doubling from 64 KiB to ReaderOptions.MaxReadahead
 // (4 MiB by default), in the background while it consumes the previous
-// window. Each block of a window is still verified and cached on its own.
+// window; an Iter from NewScanIter starts at the size its caller announces. Each block of a window is still verified and cached on its own.
 //
 // Any checksum mismatch or malformed structure yields an error wrapping
 // ErrCorrupt; the reader never returns data from a block that failed
