@@ -20,22 +20,13 @@ import (
 // nested deletions (repeated trims of one stream share a Start) cost
 // O(n log n), not O(n²). The result's keys alias rds, lo and hi.
 func fragment(rds []sst.RangeDel, lo, hi []byte) []sst.RangeDel {
-	clipped := make([]sst.RangeDel, 0, len(rds))
-	bounds := make([][]byte, 0, 2*len(rds))
-	for _, rd := range rds {
-		if lo != nil && bytes.Compare(rd.Start, lo) < 0 {
-			rd.Start = lo
-		}
-		if hi != nil && bytes.Compare(rd.End, hi) > 0 {
-			rd.End = hi
-		}
-		if bytes.Compare(rd.Start, rd.End) < 0 {
-			clipped = append(clipped, rd)
-			bounds = append(bounds, rd.Start, rd.End)
-		}
-	}
+	clipped := ClipRangeDels(rds, lo, hi)
 	if len(clipped) == 0 {
 		return nil
+	}
+	bounds := make([][]byte, 0, 2*len(clipped))
+	for _, rd := range clipped {
+		bounds = append(bounds, rd.Start, rd.End)
 	}
 	slices.SortFunc(clipped, func(a, b sst.RangeDel) int { return bytes.Compare(a.Start, b.Start) })
 	slices.SortFunc(bounds, bytes.Compare)
@@ -66,6 +57,25 @@ func fragment(rds []sst.RangeDel, lo, hi []byte) []sst.RangeDel {
 			continue
 		}
 		out = append(out, sst.RangeDel{Start: b, End: bounds[i+1], Seq: seq})
+	}
+	return out
+}
+
+// ClipRangeDels returns the parts of rds inside [lo, hi) (nil bounds are
+// unbounded), dropping those left empty. Overlapping deletions stay
+// overlapping; keys alias rds, lo and hi.
+func ClipRangeDels(rds []sst.RangeDel, lo, hi []byte) []sst.RangeDel {
+	out := make([]sst.RangeDel, 0, len(rds))
+	for _, rd := range rds {
+		if lo != nil && bytes.Compare(rd.Start, lo) < 0 {
+			rd.Start = lo
+		}
+		if hi != nil && bytes.Compare(rd.End, hi) > 0 {
+			rd.End = hi
+		}
+		if bytes.Compare(rd.Start, rd.End) < 0 {
+			out = append(out, rd)
+		}
 	}
 	return out
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pingcap/failpoint"
 
+	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/internal/crashtest/fault"
 	"github.com/s2lite/s2lite/manifest"
 	"github.com/s2lite/s2lite/objstore"
@@ -135,7 +136,7 @@ func (db *DB) writeFlushTables(ctx context.Context, entries []memEntry, rangeDel
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			tables[i], errs[i] = db.writeFlushTable(ctx, piece, clipRangeDels(rangeDels, lo, hi))
+			tables[i], errs[i] = db.writeFlushTable(ctx, piece, compaction.ClipRangeDels(rangeDels, lo, hi))
 		})
 	}
 	wg.Wait()
@@ -231,24 +232,6 @@ func splitFlush(entries []memEntry, partition func([]byte) []byte, minBytes int6
 		pieces = append(pieces, entries[small:])
 	}
 	return pieces
-}
-
-// clipRangeDels returns the parts of rds inside [lo, hi); nil bounds are
-// unbounded. Overlapping deletions stay overlapping: tables accept that.
-func clipRangeDels(rds []sst.RangeDel, lo, hi []byte) []sst.RangeDel {
-	var out []sst.RangeDel
-	for _, rd := range rds {
-		if lo != nil && bytes.Compare(rd.Start, lo) < 0 {
-			rd.Start = lo
-		}
-		if hi != nil && bytes.Compare(rd.End, hi) > 0 {
-			rd.End = hi
-		}
-		if bytes.Compare(rd.Start, rd.End) < 0 {
-			out = append(out, rd)
-		}
-	}
-	return out
 }
 
 // installLocked writes next as the following manifest version and makes it

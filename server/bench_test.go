@@ -43,24 +43,33 @@ func benchStream(b *testing.B) *env {
 	return e
 }
 
+// benchReadAll starts a read of the whole of benchStream's stream, with
+// the given header pairs, and checks that it is accepted.
+func benchReadAll(b *testing.B, e *env, client *http.Client, kv ...string) *http.Response {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, e.base+"/v1/streams/s/records?seq_num=0&wait=0", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("s2-basin", testBasin)
+	for i := 0; i+1 < len(kv); i += 2 {
+		req.Header.Set(kv[i], kv[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		b.Fatalf("status %d", resp.StatusCode)
+	}
+	return resp
+}
+
 func BenchmarkS2SReadWarm(b *testing.B) {
 	e := benchStream(b)
-	ctx := context.Background()
 	read := func() int64 {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/v1/streams/s/records?seq_num=0&wait=0", nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "s2s/proto")
-		req.Header.Set("s2-basin", testBasin)
-		resp, err := e.h2.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
+		resp := benchReadAll(b, e, e.h2, "Content-Type", "s2s/proto")
 		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("status %d", resp.StatusCode)
-		}
 		var n int64
 		var hdr [3]byte
 		buf := make([]byte, maxFrameLen)
@@ -95,23 +104,9 @@ func BenchmarkS2SReadWarm(b *testing.B) {
 // base64 bodies over HTTP/1.1, the browser's way to read.
 func BenchmarkSSEReadWarm(b *testing.B) {
 	e := benchStream(b)
-	ctx := context.Background()
 	read := func() int64 {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/v1/streams/s/records?seq_num=0&wait=0", nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set("s2-basin", testBasin)
-		req.Header.Set("s2-format", "base64")
-		resp, err := e.h1.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
+		resp := benchReadAll(b, e, e.h1, "Accept", "text/event-stream", "s2-format", "base64")
 		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("status %d", resp.StatusCode)
-		}
 		n, err := io.Copy(io.Discard, resp.Body)
 		if err != nil {
 			b.Fatal(err)
