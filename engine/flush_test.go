@@ -54,7 +54,6 @@ func TestSplitFlush(t *testing.T) {
 	}
 }
 
-
 // TestPartitionedFlushMoves: with many append-only streams written at
 // once, each flush writes a table per stream, so compacting L0 into a run
 // rewrites nothing, and a range deletion spanning streams still deletes
