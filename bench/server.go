@@ -245,7 +245,7 @@ func runServerBench(args []string) error {
 	quick := fs.Bool("quick", false, "scale durations and sizes down (development; figures are rough)")
 	only := fs.String("only", "", "comma-separated phases to run: latency, tail, throughput, catchup (default all)")
 	serverBin := fs.String("server-bin", "", "use this s2lite binary instead of building ./cmd/s2lite")
-	render := fs.String("render", "", "only re-render the Markdown report and plots from this server.json into -out")
+	render := fs.String("render", "", "only re-judge the targets and re-render the report and plots from this server.json into -out")
 	fs.Parse(args)
 	ctx := context.Background()
 	if *render != "" {
@@ -255,6 +255,12 @@ func runServerBench(args []string) error {
 		}
 		var rep ServerReport
 		if err := json.Unmarshal(data, &rep); err != nil {
+			return err
+		}
+		// The verdicts are judged again from the figures, so that a fix to
+		// a verdict applies to recorded runs; the JSON is written back.
+		rep.Targets = judge(&rep)
+		if err := writeJSON(*out, "server.json", &rep); err != nil {
 			return err
 		}
 		if err := writeServerMarkdown(filepath.Join(*out, "server.md"), &rep); err != nil {
@@ -1383,7 +1389,10 @@ func judge(r *ServerReport) []Verdict {
 		grows := true
 		for i, p := range sweep {
 			parts = append(parts, fmt.Sprintf("%g/s: %.2f objects/append, %d B", p.Rate, p.WALObjectsPerBatch, p.AvgWALObjectBytes))
-			if i > 0 && p.AvgWALObjectBytes < sweep[i-1].AvgWALObjectBytes {
+			// Non-decreasing, give or take 2%: at rates where every append
+			// is an object of its own, sizes differ by a few bytes of
+			// encoding (1163 B at 50/s, 1160 B at 200/s in one run).
+			if i > 0 && float64(p.AvgWALObjectBytes) < 0.98*float64(sweep[i-1].AvgWALObjectBytes) {
 				grows = false
 			}
 		}
