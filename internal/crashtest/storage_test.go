@@ -48,7 +48,7 @@ func inStore(fps map[string]string) map[string]string {
 
 // storageFaults are documented in README.md.
 var storageFaults = []storageFault{
-	{name: "wal-put-errors", failpoints: inStore(map[string]string{"storePutIfAbsent": `90%return("error@wal/")`}), writesFail: true,
+	{name: "wal-put-errors", failpoints: inStore(map[string]string{"storePutIfAbsent": `return("error@wal/")`}), writesFail: true,
 		what: "WAL PUTs fail until the retry deadline: writers get errors, the log heals once storage does"},
 	{name: "permanent-errors", failpoints: inStore(map[string]string{"storePutIfAbsent": `15%return("permanent")`, "storeGetRange": `15%return("permanent")`}), writesFail: true,
 		what: "non-retryable PUT and read errors on every kind of object (WAL, tables, manifests)"},
