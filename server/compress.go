@@ -109,14 +109,24 @@ func decompressReader(enc string, r io.Reader) (io.ReadCloser, error) {
 
 // readLimited reads r to the end, failing with errTooLarge past limit.
 func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
+	return readLimitedSized(r, limit, -1)
+}
+
+// readLimitedSized is readLimited with the expected size (negative when
+// unknown), so that a large body is read into one buffer instead of one
+// that grows and is copied along the way.
+func readLimitedSized(r io.Reader, limit, size int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if size >= 0 && size <= limit {
+		buf.Grow(int(size) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
 		return nil, err
 	}
-	if int64(len(data)) > limit {
+	if int64(buf.Len()) > limit {
 		return nil, errTooLarge
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
 // requestBodyEncoding returns the Content-Encoding of a unary request body

@@ -49,13 +49,34 @@ type jsonAppendRecord struct {
 // decodeAppendInputJSON decodes an AppendInput JSON body. Shape problems
 // are 400 bad_json; undecodable base64 is 422 invalid (API 7.2).
 func decodeAppendInputJSON(data []byte, f recordFormat) (stream.AppendInput, *apiError) {
+	in, ok := scanAppendInputJSON(data, f)
+	if !ok {
+		return parseAppendInputJSONSlow(data, f)
+	}
+	if err := checkFencingTokenJSON(in.FencingToken); err != nil {
+		return in, err
+	}
+	return in, nil
+}
+
+func checkFencingTokenJSON(token *string) *apiError {
+	if token != nil && len(*token) > 36 {
+		return badJSON("Failed to deserialize the JSON body into the target type: fencing_token: fencing token must not exceed 36 bytes in length")
+	}
+	return nil
+}
+
+// parseAppendInputJSONSlow is the general path of decodeAppendInputJSON,
+// through encoding/json: it takes every shape the API allows and gives the
+// exact error for the rest.
+func parseAppendInputJSONSlow(data []byte, f recordFormat) (stream.AppendInput, *apiError) {
 	var in stream.AppendInput
 	recs, err := parseAppendInputJSON(data, &in)
 	if err != nil {
 		return in, badJSON("Failed to deserialize the JSON body into the target type: %v", err)
 	}
-	if in.FencingToken != nil && len(*in.FencingToken) > 36 {
-		return in, badJSON("Failed to deserialize the JSON body into the target type: fencing_token: fencing token must not exceed 36 bytes in length")
+	if err := checkFencingTokenJSON(in.FencingToken); err != nil {
+		return in, err
 	}
 	in.Records = make([]stream.AppendRecord, len(recs))
 	for i, r := range recs {

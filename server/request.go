@@ -160,7 +160,9 @@ func readBody(r *http.Request, onBad func(string, ...any) *apiError) ([]byte, *a
 		return nil, badHeader("%v", err)
 	}
 	var body = r.Body
+	size := r.ContentLength
 	if enc != "" {
+		size = -1
 		dr, err := decompressReader(enc, r.Body)
 		if err != nil {
 			return nil, onBad("failed to decompress the request body: %v", err)
@@ -168,7 +170,7 @@ func readBody(r *http.Request, onBad func(string, ...any) *apiError) ([]byte, *a
 		defer dr.Close()
 		body = dr
 	}
-	data, err := readLimited(body, maxUnaryBody)
+	data, err := readLimitedSized(body, maxUnaryBody, size)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return nil, onBad("request body exceeds %d bytes", maxUnaryBody)
