@@ -72,7 +72,8 @@ compat:
 # measures ack latency (open loop), throughput, tail latency, catch-up reads
 # and object-store cost next to raw PUT/GET baselines from the same run.
 # About 9 minutes; BENCHFLAGS=-quick for a rough 3-minute run, or e.g.
-# BENCHFLAGS="-only latency" for one phase.
+# BENCHFLAGS="-only latency" for one phase (add -points 1024x1@1000,... for
+# chosen latency points).
 .PHONY: bench-server
 BENCHFLAGS ?=
 bench-server:

@@ -215,6 +215,9 @@ type serverBench struct {
 	meter     *cpuMeter // of the current server, MinIO and this process
 	rep       *ServerReport
 	batches   map[[2]int]*batchSet
+	// points, when set, limits the latency phase to these points, named
+	// "RECORDxBATCH@RATE" (e.g. 1024x1@1000); for development.
+	points map[string]bool
 }
 
 func (sb *serverBench) batch(recordBytes, records int) *batchSet {
@@ -246,6 +249,7 @@ func runServerBench(args []string) error {
 	only := fs.String("only", "", "comma-separated phases to run: latency, tail, throughput, catchup (default all)")
 	serverBin := fs.String("server-bin", "", "use this s2lite binary instead of building ./cmd/s2lite")
 	render := fs.String("render", "", "only re-judge the targets and re-render the report and plots from this server.json into -out")
+	points := fs.String("points", "", "comma-separated latency points to run, as RECORDxBATCH@RATE, e.g. 1024x1@1000 (development; default all)")
 	fs.Parse(args)
 	ctx := context.Background()
 	if *render != "" {
@@ -330,6 +334,12 @@ func runServerBench(args []string) error {
 	sb.rep.Durations = sb.durations()
 	sb.minioPid = findMinioPid(endpoint)
 	sb.meter = &cpuMeter{pids: map[string]int{"minio": sb.minioPid, "bench": os.Getpid()}}
+	if *points != "" {
+		sb.points = map[string]bool{}
+		for p := range strings.SplitSeq(*points, ",") {
+			sb.points[strings.TrimSpace(p)] = true
+		}
+	}
 	phases := map[string]bool{"latency": true, "tail": true, "throughput": true, "catchup": true}
 	if *only != "" {
 		phases = map[string]bool{}
@@ -608,6 +618,9 @@ func (sb *serverBench) latencyPhase(doLatency, doTail bool) error {
 					rates = rates[:1]
 				}
 				for _, rate := range rates {
+					if sb.points != nil && !sb.points[fmt.Sprintf("%dx%d@%g", sh.recordBytes, sh.batch, rate)] {
+						continue
+					}
 					pt, err := sb.latencyPoint(c, path, sh.recordBytes, sh.batch, rate)
 					if err != nil {
 						return err
