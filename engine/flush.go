@@ -133,10 +133,23 @@ func (db *DB) writeFlushTables(ctx context.Context, entries []memEntry, rangeDel
 		if i+1 < len(pieces) {
 			hi = pieces[i+1][0].key
 		}
+		// Tables are built one at a time here and only their uploads run
+		// in parallel: building is CPU work, and several builders at once
+		// would take every core from the goroutines that complete WAL PUTs
+		// and acknowledge writes, which then wait for a time slice.
+		data, props, err := buildFlushTable(db.opts.Table, piece, compaction.ClipRangeDels(rangeDels, lo, hi))
+		if err != nil {
+			errs[i] = err
+			break
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			tables[i], errs[i] = db.writeFlushTable(ctx, piece, compaction.ClipRangeDels(rangeDels, lo, hi))
+			tables[i], errs[i] = db.uploadTable(ctx, data, props)
+			if errs[i] == nil {
+				db.m.flushTables.Add(1)
+				db.m.flushBytes.Add(uint64(len(data)))
+			}
 		})
 	}
 	wg.Wait()
@@ -150,8 +163,7 @@ func (db *DB) writeFlushTables(ctx context.Context, entries []memEntry, rangeDel
 // flushUploadConcurrency bounds the table PUTs one flush has in flight.
 const flushUploadConcurrency = 4
 
-func (db *DB) writeFlushTable(ctx context.Context, entries []memEntry, rangeDels []sst.RangeDel) (manifest.Table, error) {
-	topts := db.opts.Table
+func buildFlushTable(topts sst.WriterOptions, entries []memEntry, rangeDels []sst.RangeDel) ([]byte, sst.Properties, error) {
 	size := 0
 	for _, e := range entries {
 		size += len(e.key) + len(e.value) + memEntryOverhead
@@ -160,25 +172,19 @@ func (db *DB) writeFlushTable(ctx context.Context, entries []memEntry, rangeDels
 	w := sst.NewWriter(topts)
 	for _, e := range entries {
 		if err := w.Add(sst.Key{User: e.key, Seq: e.seq, Kind: e.kind}, e.expiry, e.value); err != nil {
-			return manifest.Table{}, fmt.Errorf("build table: %w", err)
+			return nil, sst.Properties{}, fmt.Errorf("build table: %w", err)
 		}
 	}
 	for _, rd := range rangeDels {
 		if err := w.AddRangeDel(rd); err != nil {
-			return manifest.Table{}, fmt.Errorf("build table: %w", err)
+			return nil, sst.Properties{}, fmt.Errorf("build table: %w", err)
 		}
 	}
 	data, props, err := w.Finish()
 	if err != nil {
-		return manifest.Table{}, fmt.Errorf("build table: %w", err)
+		return nil, sst.Properties{}, fmt.Errorf("build table: %w", err)
 	}
-	t, err := db.uploadTable(ctx, data, props)
-	if err != nil {
-		return manifest.Table{}, err
-	}
-	db.m.flushTables.Add(1)
-	db.m.flushBytes.Add(uint64(len(data)))
-	return t, nil
+	return data, props, nil
 }
 
 // releaseTables ends the upload protection of tables a flush gave up on.
