@@ -34,7 +34,16 @@ type op struct {
 type Batch struct {
 	ops  []op
 	size int
+	// chunk is where add copies keys and values: a few shared allocations
+	// per batch instead of two per operation, which the memtable keeps
+	// alive until it is flushed and the garbage collector must trace.
+	chunk []byte
 }
+
+const (
+	batchChunkMin = 256
+	batchChunkMax = 64 << 10
+)
 
 // NewBatch returns an empty batch.
 func NewBatch() *Batch { return &Batch{} }
@@ -61,10 +70,32 @@ func (b *Batch) DeleteRange(start, end []byte) {
 }
 
 func (b *Batch) add(o op) {
-	o.key = bytes.Clone(o.key)
-	o.value = bytes.Clone(o.value)
+	o.key = b.copyBytes(o.key)
+	o.value = b.copyBytes(o.value)
 	b.ops = append(b.ops, o)
 	b.size += len(o.key) + len(o.value) + 16
+}
+
+// copyBytes copies p into the batch's current chunk (nil stays nil). Chunks
+// double from batchChunkMin to batchChunkMax, so a small batch keeps
+// little memory alive and at most about half of a chunk is wasted; a large
+// value gets an allocation of its own. The copy's capacity ends at its
+// length, so no append can reach the next copy.
+func (b *Batch) copyBytes(p []byte) []byte {
+	if p == nil {
+		return nil
+	}
+	n := len(p)
+	if n > batchChunkMax/4 {
+		return bytes.Clone(p)
+	}
+	if cap(b.chunk)-len(b.chunk) < n {
+		size := min(max(2*cap(b.chunk), batchChunkMin, 2*n), batchChunkMax)
+		b.chunk = make([]byte, 0, size)
+	}
+	off := len(b.chunk)
+	b.chunk = append(b.chunk, p...)
+	return b.chunk[off : off+n : off+n]
 }
 
 // Len is the number of operations.
@@ -74,7 +105,8 @@ func (b *Batch) Len() int { return len(b.ops) }
 func (b *Batch) Size() int { return b.size }
 
 // Reset empties the batch for reuse.
-func (b *Batch) Reset() { b.ops, b.size = b.ops[:0], 0 }
+// The chunk is not reused: writes already submitted still point into it.
+func (b *Batch) Reset() { b.ops, b.size, b.chunk = b.ops[:0], 0, nil }
 
 // maxKeyLen bounds keys so that an SST index entry stays small.
 const maxKeyLen = 64 << 10
