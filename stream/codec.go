@@ -63,16 +63,20 @@ func encodeRecord(ts uint64, headers []Header, body []byte) []byte {
 	for _, h := range headers {
 		size += 2*binary.MaxVarintLen64 + len(h.Name) + len(h.Value)
 	}
-	b := make([]byte, 0, size)
-	b = binary.BigEndian.AppendUint64(b, ts)
-	b = binary.AppendUvarint(b, uint64(len(headers)))
+	return appendRecordValue(make([]byte, 0, size), ts, headers, body)
+}
+
+// appendRecordValue appends encodeRecord's encoding to dst.
+func appendRecordValue(dst []byte, ts uint64, headers []Header, body []byte) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, ts)
+	dst = binary.AppendUvarint(dst, uint64(len(headers)))
 	for _, h := range headers {
-		b = binary.AppendUvarint(b, uint64(len(h.Name)))
-		b = append(b, h.Name...)
-		b = binary.AppendUvarint(b, uint64(len(h.Value)))
-		b = append(b, h.Value...)
+		dst = binary.AppendUvarint(dst, uint64(len(h.Name)))
+		dst = append(dst, h.Name...)
+		dst = binary.AppendUvarint(dst, uint64(len(h.Value)))
+		dst = append(dst, h.Value...)
 	}
-	return append(b, body...)
+	return append(dst, body...)
 }
 
 // decodeRecord decodes a stored record. The result aliases b: pass a

@@ -39,8 +39,13 @@ func recordStreamPrefix(id uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(recordPrefix), id)
 }
 
-func recordKey(id, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(recordStreamPrefix(id), seq)
+func recordKey(id, seq uint64) []byte { return appendRecordKey(nil, id, seq) }
+
+// appendRecordKey appends the record key of (id, seq) to dst.
+func appendRecordKey(dst []byte, id, seq uint64) []byte {
+	dst = append(dst, recordPrefix...)
+	dst = binary.BigEndian.AppendUint64(dst, id)
+	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
 // recordSeq extracts the sequence number of a record key.
@@ -50,9 +55,14 @@ func indexStreamPrefix(id uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(indexPrefix), id)
 }
 
-func indexKey(id, ts, seq uint64) []byte {
-	k := binary.BigEndian.AppendUint64(indexStreamPrefix(id), ts)
-	return binary.BigEndian.AppendUint64(k, seq)
+func indexKey(id, ts, seq uint64) []byte { return appendIndexKey(nil, id, ts, seq) }
+
+// appendIndexKey appends the timestamp index key of (id, ts, seq) to dst.
+func appendIndexKey(dst []byte, id, ts, seq uint64) []byte {
+	dst = append(dst, indexPrefix...)
+	dst = binary.BigEndian.AppendUint64(dst, id)
+	dst = binary.BigEndian.AppendUint64(dst, ts)
+	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
 // indexSeq extracts the sequence number of a timestamp index key.

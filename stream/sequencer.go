@@ -167,9 +167,15 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 		expiresAt = h.svc.now().Add(time.Duration(rp.AgeSecs) * time.Second)
 	}
 	b := engine.NewBatch()
+	// The batch copies what it is given, so one scratch buffer serves
+	// every key and value.
+	var scratch []byte
 	for _, r := range records {
-		b.SetWithExpiry(recordKey(h.id, r.SeqNum), encodeRecord(r.Timestamp, r.Headers, r.Body), expiresAt)
-		b.SetWithExpiry(indexKey(h.id, r.Timestamp, r.SeqNum), nil, expiresAt)
+		scratch = appendRecordKey(scratch[:0], h.id, r.SeqNum)
+		kl := len(scratch)
+		scratch = appendRecordValue(scratch, r.Timestamp, r.Headers, r.Body)
+		b.SetWithExpiry(scratch[:kl], scratch[kl:], expiresAt)
+		b.SetWithExpiry(appendIndexKey(scratch[:0], h.id, r.Timestamp, r.SeqNum), nil, expiresAt)
 	}
 	// Commands take effect after the batch is sequenced: a fence guards
 	// later batches only.
