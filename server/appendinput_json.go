@@ -28,11 +28,11 @@ import (
 // keeps, and data is not reused.
 func scanAppendInputJSON(data []byte, f recordFormat) (in stream.AppendInput, ok bool) {
 	s := jsonScanner{data: data}
-	var sawRecords, sawMatch, sawToken bool
+	var sawRecords bool
 	ok = s.object(func(key []byte) bool {
 		switch string(key) {
 		case "records":
-			if sawRecords || s.null() {
+			if s.null() {
 				return false
 			}
 			sawRecords = true
@@ -42,18 +42,10 @@ func scanAppendInputJSON(data []byte, f recordFormat) (in stream.AppendInput, ok
 				return ok
 			})
 		case "match_seq_num":
-			if sawMatch {
-				return false
-			}
-			sawMatch = true
 			var ok bool
 			in.MatchSeqNum, ok = s.optU64()
 			return ok
 		case "fencing_token":
-			if sawToken {
-				return false
-			}
-			sawToken = true
 			if s.null() {
 				return true
 			}
@@ -76,23 +68,14 @@ func scanAppendInputJSON(data []byte, f recordFormat) (in stream.AppendInput, ok
 }
 
 func (s *jsonScanner) appendRecord(f recordFormat) (r stream.AppendRecord, ok bool) {
-	var sawTS, sawHeaders, sawBody bool
 	r.Body = []byte{}
 	ok = s.object(func(key []byte) bool {
 		switch string(key) {
 		case "timestamp":
-			if sawTS {
-				return false
-			}
-			sawTS = true
 			var ok bool
 			r.Timestamp, ok = s.optU64()
 			return ok
 		case "headers":
-			if sawHeaders {
-				return false
-			}
-			sawHeaders = true
 			if s.null() {
 				return true
 			}
@@ -114,10 +97,6 @@ func (s *jsonScanner) appendRecord(f recordFormat) (r stream.AppendRecord, ok bo
 				return ok && n == 2
 			})
 		case "body":
-			if sawBody {
-				return false
-			}
-			sawBody = true
 			if s.null() {
 				return true
 			}
@@ -202,7 +181,8 @@ func (s *jsonScanner) delimited(i int) bool {
 }
 
 // object reads an object, calling field with each key once the scanner is
-// at its value; field must consume the value.
+// at its value; field must consume the value. A repeated key, or more than
+// maxObjectKeys keys, is refused (no AppendInput object has more).
 func (s *jsonScanner) object(field func(key []byte) bool) bool {
 	if !s.consume('{') {
 		return false
@@ -210,9 +190,21 @@ func (s *jsonScanner) object(field func(key []byte) bool) bool {
 	if s.consume('}') {
 		return true
 	}
+	var seen [maxObjectKeys][]byte
+	n := 0
 	for {
 		key, ok := s.str()
-		if !ok || !s.consume(':') || !field(key) {
+		if !ok || n == maxObjectKeys {
+			return false
+		}
+		for _, k := range seen[:n] {
+			if bytes.Equal(k, key) {
+				return false
+			}
+		}
+		seen[n] = key
+		n++
+		if !s.consume(':') || !field(key) {
 			return false
 		}
 		if s.consume(',') {
@@ -221,6 +213,8 @@ func (s *jsonScanner) object(field func(key []byte) bool) bool {
 		return s.consume('}')
 	}
 }
+
+const maxObjectKeys = 3
 
 // array reads an array, calling elem at each element; elem must consume it.
 func (s *jsonScanner) array(elem func() bool) bool {
