@@ -143,10 +143,10 @@ func benchAppendBatch() [][]byte {
 // times and checks each ack. It measures the server's cost of a large
 // unary append: parsing, sequencing, the WAL write to a memory store and
 // the ack.
-func benchAppendUnary(b *testing.B, body []byte, kv ...string) {
+func benchAppendUnary(b *testing.B, records int, body []byte, kv ...string) {
 	e := newEnv(b, envOptions{})
 	e.basinAndStream("s", nil)
-	b.SetBytes(1000 * 1024)
+	b.SetBytes(int64(records) * 1024)
 	b.ResetTimer()
 	for b.Loop() {
 		r := e.call(http.MethodPost, "/v1/streams/s/records", body, append([]string{"s2-basin", testBasin}, kv...)...)
@@ -171,7 +171,7 @@ func BenchmarkAppendUnaryJSON(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchAppendUnary(b, body, "Content-Type", "application/json")
+	benchAppendUnary(b, 1000, body, "Content-Type", "application/json")
 }
 
 func BenchmarkAppendUnaryProto(b *testing.B) {
@@ -179,5 +179,15 @@ func BenchmarkAppendUnaryProto(b *testing.B) {
 	for _, r := range benchAppendBatch() {
 		recs = append(recs, pbRecord(b, -1, r))
 	}
-	benchAppendUnary(b, pbInput(b, recs...).marshal(b), "Content-Type", "application/protobuf")
+	benchAppendUnary(b, 1000, pbInput(b, recs...).marshal(b), "Content-Type", "application/protobuf")
+}
+
+// BenchmarkAppendUnaryJSONSmall is one 1 KiB record per request: the
+// server's fixed cost of a unary append.
+func BenchmarkAppendUnaryJSONSmall(b *testing.B) {
+	body, err := json.Marshal(map[string]any{"records": []map[string]string{{"body": string(benchAppendBatch()[0])}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchAppendUnary(b, 1, body, "Content-Type", "application/json")
 }
