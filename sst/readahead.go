@@ -115,7 +115,12 @@ func (it *Iter) readBlock(i int) (block, error) {
 	}
 	if !ok {
 		ra.advance(i, i == ra.last+1)
-		if blk, err = it.r.readDataBlock(it.ctx, it.r.index[i].h); err != nil {
+		if ra.first > 0 && ra.run == 1 && !it.r.cache.has(it.r.cacheID, it.r.index[i].h.offset) {
+			blk, err = it.readFirstWindow(i)
+		} else {
+			blk, err = it.r.readDataBlock(it.ctx, it.r.index[i].h)
+		}
+		if err != nil {
 			ra.reset()
 			return block{}, err
 		}
@@ -124,13 +129,28 @@ func (it *Iter) readBlock(i int) (block, error) {
 	return blk, nil
 }
 
+// readFirstWindow starts a scan iterator's run at block i with one read of
+// a whole first window, instead of two single-block round trips before
+// readahead starts: a catch-up read opens a fresh iterator on every table
+// it crosses, and each paid those round trips with nothing in flight.
+func (it *Iter) readFirstWindow(i int) (block, error) {
+	ra, r := &it.ra, it.r
+	ra.window = ra.first
+	blocks, err := r.readBlocks(it.ctx, i, r.windowEnd(i, ra.first))
+	if len(blocks) == 0 {
+		return block{}, err
+	}
+	ra.pending, ra.pendLo, ra.pendErr = blocks[1:], i+1, err
+	return blocks[0], nil
+}
+
 // prefetch starts fetching the window after the last loaded block and the
 // blocks already fetched ahead, unless a fetch is under way, the run is too
 // short, or the window would start at a cached block (a warm scan must not
 // read anything).
 func (it *Iter) prefetch() {
 	ra, r := &it.ra, it.r
-	if ra.max <= 0 || ra.run < 2 || ra.fetch != nil || ra.pendErr != nil {
+	if ra.max <= 0 || (ra.run < 2 && ra.first == 0) || ra.fetch != nil || ra.pendErr != nil {
 		return
 	}
 	lo := ra.last + 1

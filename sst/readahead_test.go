@@ -427,15 +427,15 @@ func TestScanIterWindows(t *testing.T) {
 	}
 	ramp, _, _ := count(0)
 	scan, biggest, dataEnd := count(1 << 30) // clamped to MaxReadahead
-	// Two single blocks start the run; every later read is a full window
-	// but the last.
+	// Every read is a full window but the last: the first window starts
+	// the run, with no single-block reads before it.
 	next := int64(0)
 	for i, rd := range scan {
 		if rd.off != next {
 			t.Fatalf("read at %d, want %d", rd.off, next)
 		}
 		next += rd.n
-		if i >= 2 && i < len(scan)-1 && rd.n < window-biggest {
+		if i < len(scan)-1 && rd.n < window-biggest {
 			t.Fatalf("read %d of %d bytes, want a %d-byte window (%v)", i, rd.n, window, scan)
 		}
 	}
