@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/s2lite/s2lite/internal/s3test"
+	"github.com/s2lite/s2lite/objstore"
 	"github.com/s2lite/s2lite/stream"
 )
 
@@ -20,8 +22,10 @@ const benchStreamBytes = 1024 * 1000 * 16
 
 // benchStream is a server whose stream "s" holds 16 MiB of 1 KiB records,
 // flushed to tables.
-func benchStream(b *testing.B) *env {
-	e := newEnv(b, envOptions{})
+func benchStream(b *testing.B) *env { return benchStreamOn(b, objstore.NewMemory()) }
+
+func benchStreamOn(b *testing.B, store objstore.Store) *env {
+	e := newEnv(b, envOptions{store: store})
 	e.basinAndStream("s", nil)
 	ctx := context.Background()
 	const recordBytes, perBatch, batches = 1024, 1000, 16
@@ -66,8 +70,27 @@ func benchReadAll(b *testing.B, e *env, client *http.Client, kv ...string) *http
 	return resp
 }
 
-func BenchmarkS2SReadWarm(b *testing.B) {
-	e := benchStream(b)
+func BenchmarkS2SReadWarm(b *testing.B) { benchS2SRead(b, nil) }
+
+// BenchmarkS2SReadColdS3 is BenchmarkS2SReadWarm against MinIO (when the
+// harness provides one) after a restart before every read, so that every
+// table is fetched: the cost of cold catch-up reads in the server.
+func BenchmarkS2SReadColdS3(b *testing.B) {
+	if !s3test.Enabled() {
+		b.Skip("S2LITE_TEST_S3 not set")
+	}
+	benchS2SRead(b, objstore.NewRetrying(s3test.Store(b), objstore.RetryOptions{}))
+}
+
+// benchS2SRead reads benchStream's stream through S2S; with a store, on
+// that store, restarting before every read.
+func benchS2SRead(b *testing.B, store objstore.Store) {
+	var e *env
+	if store == nil {
+		e = benchStream(b)
+	} else {
+		e = benchStreamOn(b, store)
+	}
 	read := func() int64 {
 		resp := benchReadAll(b, e, e.h2, "Content-Type", "s2s/proto")
 		defer resp.Body.Close()
@@ -97,6 +120,12 @@ func BenchmarkS2SReadWarm(b *testing.B) {
 	b.SetBytes(benchStreamBytes)
 	b.ResetTimer()
 	for b.Loop() {
+		if store != nil {
+			b.StopTimer()
+			e.close()
+			e = newEnv(b, envOptions{store: store})
+			b.StartTimer()
+		}
 		read()
 	}
 }
