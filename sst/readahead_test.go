@@ -245,38 +245,41 @@ func TestReadaheadCorruptBlock(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	for _, c := range []*Cache{nil, NewCache(1 << 20)} {
-		obj := newMemObject(b)
-		r, err := Open(ctx, obj, ReaderOptions{Cache: c})
-		if err != nil {
-			t.Fatal(err)
-		}
-		it := r.NewIter(ctx)
-		got := collect(it)
-		checkEntries(t, got, es[:before])
-		if err := it.Err(); !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("scan over a corrupt block: %v", err)
-		}
-		if n := obj.reads.Load(); n > 4 {
-			t.Fatalf("%d reads: readahead not used", n)
-		}
+	// A scan iterator (scan hint) reads the bad block in its first window.
+	for _, scan := range []int64{0, 1 << 20} {
+		for _, c := range []*Cache{nil, NewCache(1 << 20)} {
+			obj := newMemObject(b)
+			r, err := Open(ctx, obj, ReaderOptions{Cache: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			it := r.NewScanIter(ctx, scan)
+			got := collect(it)
+			checkEntries(t, got, es[:before])
+			if err := it.Err(); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("scan over a corrupt block: %v", err)
+			}
+			if n := obj.reads.Load(); n > 4 {
+				t.Fatalf("%d reads: readahead not used", n)
+			}
 
-		// Stop short of the bad block, then seek past it.
-		it.First()
-		for it.Valid() && it.idx < bad-1 {
-			it.Next()
-		}
-		i := firstNewKey(r, es, bad+1)
-		if !it.SeekGE(es[i].key.User) || !sameEntry(iterEntry(it), es[i]) {
-			t.Fatalf("seek past the corrupt block: %v", it.Err())
-		}
-		var rest []entry
-		for ok := true; ok; ok = it.Next() {
-			rest = append(rest, iterEntry(it))
-		}
-		checkEntries(t, rest, es[i:])
-		if err := it.Close(); err != nil {
-			t.Fatal(err)
+			// Stop short of the bad block, then seek past it.
+			it.First()
+			for it.Valid() && it.idx < bad-1 {
+				it.Next()
+			}
+			i := firstNewKey(r, es, bad+1)
+			if !it.SeekGE(es[i].key.User) || !sameEntry(iterEntry(it), es[i]) {
+				t.Fatalf("seek past the corrupt block: %v", it.Err())
+			}
+			var rest []entry
+			for ok := true; ok; ok = it.Next() {
+				rest = append(rest, iterEntry(it))
+			}
+			checkEntries(t, rest, es[i:])
+			if err := it.Close(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
@@ -444,5 +447,30 @@ func TestScanIterWindows(t *testing.T) {
 	}
 	if len(scan) >= len(ramp) {
 		t.Fatalf("%d reads with a scan hint, %d without: no fewer", len(scan), len(ramp))
+	}
+}
+
+// TestScanIterCorruptFirstBlock: when the first block of a scan iterator's
+// first window is corrupt, the scan fails at once with no entries.
+func TestScanIterCorruptFirstBlock(t *testing.T) {
+	es := benchEntries(2000)
+	b, _ := buildTable(t, WriterOptions{}, es, nil)
+	r, _ := openTable(t, b, ReaderOptions{})
+	h := r.index[0].h
+	b[h.offset+h.length-1] ^= 0x55
+	ctx := context.Background()
+	r, err := Open(ctx, newMemObject(b), ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := r.NewScanIter(ctx, 1<<20)
+	if got := collect(it); len(got) != 0 {
+		t.Fatalf("%d entries from a table whose first block is corrupt", len(got))
+	}
+	if err := it.Err(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("scan from a corrupt first block: %v", err)
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
