@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,4 +112,43 @@ func rangedGetBandwidth(ctx context.Context, store objstore.Store, objs []objsto
 		}
 	}
 	return float64(total) / time.Since(start).Seconds() / (1 << 20), nil
+}
+
+// StoreStalls is a long run of raw paced PUTs: the object store's own
+// occasional stalls, which a latency point's few seconds of baseline
+// usually miss but an append run can hit, and which in-order acks pass on
+// to every write queued behind the stalled WAL PUT.
+type StoreStalls struct {
+	Seconds   float64   `json:"seconds"`
+	Rate      float64   `json:"puts_per_sec"`
+	Bytes     int       `json:"object_bytes"`
+	Put       Latency   `json:"put"`
+	Threshold float64   `json:"stall_threshold_ms"`
+	StallsAtS []float64 `json:"stalls_at_s"` // when each stall began, from the probe's start
+	StallsMS  []float64 `json:"stalls_ms"`   // how long each took
+}
+
+// stallProbe issues sequential put-if-absent requests of size bytes at rate
+// per second for d, and records every PUT slower than threshold.
+func (b *baseline) stallProbe(ctx context.Context, size int, rate float64, d, threshold time.Duration) (StoreStalls, error) {
+	payload := textPool[:size]
+	res := StoreStalls{Seconds: d.Seconds(), Rate: rate, Bytes: size, Threshold: float64(threshold) / 1e6}
+	interval := time.Duration(float64(time.Second) / rate)
+	var s []time.Duration
+	start := time.Now()
+	for i := 0; time.Since(start) < d; i++ {
+		sleepUntil(start.Add(time.Duration(i) * interval))
+		t0 := time.Now()
+		if _, err := b.store.PutIfAbsent(ctx, b.key("stall"), payload); err != nil {
+			return res, err
+		}
+		took := time.Since(t0)
+		s = append(s, took)
+		if took > threshold {
+			res.StallsAtS = append(res.StallsAtS, math.Round(t0.Sub(start).Seconds()*100)/100)
+			res.StallsMS = append(res.StallsMS, math.Round(float64(took)/1e4)/100)
+		}
+	}
+	res.Put = summarize(s)
+	return res, nil
 }

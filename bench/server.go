@@ -40,6 +40,7 @@ type ServerReport struct {
 	Tail          []TailPoint       `json:"tail_latency"`
 	Throughput    []TputPoint       `json:"max_throughput"`
 	CatchUp       *CatchUpResult    `json:"catch_up_reads,omitempty"`
+	StoreStalls   *StoreStalls      `json:"store_stalls,omitempty"`
 	WALPuts       []WALPutCheck     `json:"wal_puts_per_object"`
 	Cost          *CostResult       `json:"cost_after_compaction,omitempty"`
 	Targets       []Verdict         `json:"targets"`
@@ -399,11 +400,12 @@ func gitRevision() string {
 // durations documents the measured periods of this run.
 func (sb *serverBench) durations() map[string]string {
 	return map[string]string{
-		"latency point":    fmt.Sprintf("a wait for earlier flushes and compactions to finish (0.5 s of quiet, at most 20 s), %v warm-up + %v measured (open loop), then raw PUTs of the same size, paced like the run's WAL PUTs (at most 50 ms apart), as many as the run's WAL PUTs (at least 100) or for as long as the run was measured", sb.scale(time.Second), sb.scale(4*time.Second)),
-		"tail point":       fmt.Sprintf("%v warm-up + %v measured", sb.scale(time.Second), sb.scale(5*time.Second)),
-		"throughput point": fmt.Sprintf("%v warm-up + %v measured (closed loop), then %v of raw PUTs with 1 and with 4 clients", sb.scale(2*time.Second), sb.scale(5*time.Second), sb.scale(1500*time.Millisecond)),
-		"catch-up":         fmt.Sprintf("%d MiB stream + %d MiB filler; twice: restart, 1 cold S2S read, 3 warm S2S reads, 1 warm SSE read", sb.catchUpMiB(), sb.fillerMiB()),
-		"settle":           "up to 90 s for flushes and compactions to finish before the cost totals",
+		"store stall probe": fmt.Sprintf("after the latency points, %v of raw 1157 B PUTs at 200/s, every one slower than 30 ms recorded", sb.scale(65*time.Second)),
+		"latency point":     fmt.Sprintf("a wait for earlier flushes and compactions to finish (0.5 s of quiet, at most 20 s), %v warm-up + %v measured (open loop), then raw PUTs of the same size, paced like the run's WAL PUTs (at most 50 ms apart), as many as the run's WAL PUTs (at least 100) or for as long as the run was measured", sb.scale(time.Second), sb.scale(4*time.Second)),
+		"tail point":        fmt.Sprintf("%v warm-up + %v measured", sb.scale(time.Second), sb.scale(5*time.Second)),
+		"throughput point":  fmt.Sprintf("%v warm-up + %v measured (closed loop), then %v of raw PUTs with 1 and with 4 clients", sb.scale(2*time.Second), sb.scale(5*time.Second), sb.scale(1500*time.Millisecond)),
+		"catch-up":          fmt.Sprintf("%d MiB stream + %d MiB filler; twice: restart, 1 cold S2S read, 3 warm S2S reads, 1 warm SSE read", sb.catchUpMiB(), sb.fillerMiB()),
+		"settle":            "up to 90 s for flushes and compactions to finish before the cost totals",
 	}
 }
 
@@ -629,6 +631,17 @@ func (sb *serverBench) latencyPhase(doLatency, doTail bool) error {
 				}
 			}
 		}
+	}
+	if doLatency {
+		// The store alone, for longer than any point: its own stalls.
+		sb.settle(c, 20*time.Second, 500*time.Millisecond)
+		st, err := sb.base.stallProbe(sb.ctx, 1157, 200, sb.scale(65*time.Second), 30*time.Millisecond)
+		if err != nil {
+			return fmt.Errorf("store stall probe: %w", err)
+		}
+		sb.rep.StoreStalls = &st
+		sb.logf("store stalls: %d raw 1157 B PUTs at 200/s over %.0f s: p50 %.2f p99 %.2f max %.2f ms; slower than %.0f ms at %v s: %v ms",
+			st.Put.N, st.Seconds, st.Put.P50, st.Put.P99, st.Put.Max, st.Threshold, st.StallsAtS, st.StallsMS)
 	}
 	if doTail {
 		for _, rate := range []float64{50, 500} {

@@ -70,6 +70,17 @@ func writeServerMarkdown(path string, r *ServerReport) error {
 				l.WALObjectsPerBatch, l.WALPut.P50, l.Ack.P50-l.WALPut.P50, l.SendLag.P50, coresCell(l.CPU), strings.TrimSpace(note))
 		}
 	}
+	if st := r.StoreStalls; st != nil {
+		p("\n### The object store's own stalls\n\n")
+		p("Raw put-if-absent requests of %d B at %g/s for %.0f s, straight to MinIO through the baseline proxy, with the server idle: p50 %.2f, p99 %.2f, p99.9 %.2f, max %.2f ms (n=%d). ",
+			st.Bytes, st.Rate, st.Seconds, st.Put.P50, st.Put.P99, st.Put.P999, st.Put.Max, st.Put.N)
+		if len(st.StallsAtS) == 0 {
+			p("No PUT took longer than %.0f ms.\n", st.Threshold)
+		} else {
+			p("PUTs slower than %.0f ms, at seconds %v: %v ms. ", st.Threshold, st.StallsAtS, st.StallsMS)
+			p("A latency point's baseline lasts a few seconds and usually misses such a stall; an append run that meets one passes it on to every write acknowledged after the stalled WAL PUT, since acks are in log order.\n")
+		}
+	}
 
 	if len(r.Tail) > 0 {
 		p("\n## Tail latency: append ack to a following reader\n\n")
