@@ -46,11 +46,8 @@ func scanAppendInputJSON(data []byte, f recordFormat) (in stream.AppendInput, ok
 			in.MatchSeqNum, ok = s.optU64()
 			return ok
 		case "fencing_token":
-			if s.null() {
-				return true
-			}
-			v, ok := s.str()
-			if ok {
+			v, present, ok := s.optStr()
+			if present {
 				t := string(v)
 				in.FencingToken = &t
 			}
@@ -97,11 +94,8 @@ func (s *jsonScanner) appendRecord(f recordFormat) (r stream.AppendRecord, ok bo
 				return ok && n == 2
 			})
 		case "body":
-			if s.null() {
-				return true
-			}
-			v, ok := s.str()
-			if ok {
+			v, present, ok := s.optStr()
+			if present {
 				r.Body, ok = f.decodeBytes(v)
 			}
 			return ok
@@ -268,6 +262,15 @@ func (s *jsonScanner) str() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// optStr reads null (present false) or a string, as str does.
+func (s *jsonScanner) optStr() (v []byte, present, ok bool) {
+	if s.null() {
+		return nil, false, true
+	}
+	v, ok = s.str()
+	return v, ok, ok
 }
 
 // optU64 reads null (nil) or a u64 written as plain digits.
