@@ -217,30 +217,43 @@ func (db *DB) NewIter(ctx context.Context, opts *IterOptions) (*Iterator, error)
 		it.sources = append(it.sources, &memSource{it: memIter{m: m, snap: rs.seq}})
 		rds = append(rds, m.rangeDelsAt(rs.seq)...)
 	}
-	add := func(t *tableHandle) error {
-		if !it.overlaps(t.meta.Smallest, t.meta.Largest) {
-			return nil
+	// Every table within the bounds is opened up front (its metadata is
+	// usually cached) because the iterator needs all range deletions before
+	// it can decide what is visible; data blocks are read only as sources
+	// are positioned.
+	open := func(tables []*tableHandle) ([]*tableHandle, []*sst.Reader, error) {
+		var in []*tableHandle
+		var readers []*sst.Reader
+		for _, t := range tables {
+			if !it.overlaps(t.meta.Smallest, t.meta.Largest) {
+				continue
+			}
+			r, _, err := t.open(ctx)
+			if err != nil {
+				return nil, nil, fmt.Errorf("engine: new iterator: %w", err)
+			}
+			rds = append(rds, r.RangeDels()...)
+			in, readers = append(in, t), append(readers, r)
 		}
-		r, _, err := t.open(ctx)
-		if err != nil {
-			return err
-		}
-		rds = append(rds, r.RangeDels()...)
-		it.sources = append(it.sources, &tableSource{it: r.NewScanIter(ctx, it.opts.ScanBytes)})
-		return nil
+		return in, readers, nil
 	}
-	for _, t := range rs.v.l0 {
-		if err := add(t); err != nil {
-			it.Close()
-			return nil, fmt.Errorf("engine: new iterator: %w", err)
-		}
+	// L0 tables may overlap one another: each is a source of its own.
+	_, l0, err := open(rs.v.l0)
+	if err != nil {
+		it.Close()
+		return nil, err
+	}
+	for _, r := range l0 {
+		it.sources = append(it.sources, &tableSource{it: r.NewScanIter(ctx, it.opts.ScanBytes)})
 	}
 	for _, run := range rs.v.levels {
-		for _, t := range run {
-			if err := add(t); err != nil {
-				it.Close()
-				return nil, fmt.Errorf("engine: new iterator: %w", err)
-			}
+		tables, readers, err := open(run)
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		if len(readers) > 0 {
+			it.sources = append(it.sources, newLevelIter(ctx, tables, readers, it.opts.ScanBytes))
 		}
 	}
 	it.tomb = newTombstones(rds)

@@ -161,7 +161,12 @@ func (it *Iter) prefetch() {
 		return
 	}
 	ra.window = min(max(2*ra.window, initialReadahead), ra.max)
-	hi := r.windowEnd(lo, ra.window)
+	it.startFetch(lo, r.windowEnd(lo, ra.window))
+}
+
+// startFetch reads data blocks [lo, hi) in the background.
+func (it *Iter) startFetch(lo, hi int) {
+	r := it.r
 	ctx, cancel := context.WithCancel(it.ctx)
 	f := &fetch{lo: lo, hi: hi, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -169,7 +174,41 @@ func (it *Iter) prefetch() {
 		defer cancel()
 		f.blocks, f.err = r.readBlocks(ctx, lo, hi)
 	}()
-	ra.fetch = f
+	it.ra.fetch = f
+}
+
+// PrefetchFirst starts fetching a scan iterator's first window, from the
+// table's first data block, in the background. It is for a caller that
+// will soon position the iterator at the table's start (First, or SeekGE
+// to a key at or before its first entry): a scan about to cross from one
+// table into the next, which would otherwise wait for that window with
+// nothing in flight. The positioning call takes the window as if it had
+// read it itself; positioning anywhere else cancels the fetch. It does
+// nothing for an iterator that is not a scan iterator, has been
+// positioned, or whose table's first block is cached.
+func (it *Iter) PrefetchFirst() {
+	ra, r := &it.ra, it.r
+	if it.closed || ra.first == 0 || ra.fetch != nil || ra.last >= 0 || len(ra.pending) > 0 ||
+		len(r.index) == 0 || r.cache.has(r.cacheID, r.index[0].h.offset) {
+		return
+	}
+	ra.window = ra.first
+	it.startFetch(0, r.windowEnd(0, ra.first))
+}
+
+// FetchedToEnd reports whether every data block after the current one has
+// been fetched ahead or is being fetched, so that the iterator will make
+// no further reads while it walks forward to the end of its table.
+func (it *Iter) FetchedToEnd() bool {
+	ra := &it.ra
+	end := it.idx + 1
+	if len(ra.pending) > 0 {
+		end = max(end, ra.pendLo+len(ra.pending))
+	}
+	if ra.fetch != nil {
+		end = max(end, ra.fetch.hi)
+	}
+	return end >= len(it.r.index)
 }
 
 // windowEnd returns hi such that data blocks [lo, hi) span at most size

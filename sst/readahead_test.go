@@ -475,3 +475,85 @@ func TestScanIterCorruptFirstBlock(t *testing.T) {
 		t.Fatalf("Close after a failed scan: %v", err)
 	}
 }
+
+// TestPrefetchFirst checks that a scan iterator told to prefetch its first
+// window reads it in the background, that First then takes that window
+// without reading it again, that FetchedToEnd turns true once the last
+// block is fetched or in flight, and that positioning elsewhere cancels
+// the prefetch without leaving its read behind.
+func TestPrefetchFirst(t *testing.T) {
+	es := benchEntries(20000)
+	b, _ := buildTable(t, WriterOptions{}, es, nil)
+	ctx := context.Background()
+	const window = 256 << 10
+
+	obj := &logObject{memObject: newMemObject(b)}
+	r, err := Open(ctx, obj, ReaderOptions{MaxReadahead: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := obj.numReads()
+	it := r.NewScanIter(ctx, window)
+	it.PrefetchFirst()
+	<-it.ra.fetch.done
+	if got := obj.numReads() - opened; got != 1 {
+		t.Fatalf("%d reads after PrefetchFirst, want 1", got)
+	}
+	first := obj.reads(opened)[0]
+	if first.off != 0 || first.n < window/2 {
+		t.Fatalf("prefetched %v, want the window at offset 0", first)
+	}
+	var got []entry
+	sawEnd := false
+	for ok := it.First(); ok; ok = it.Next() {
+		got = append(got, iterEntry(it))
+		if it.FetchedToEnd() && !sawEnd {
+			sawEnd = true
+			// Every block after the current one is fetched or in flight.
+			if f := it.ra.fetch; f != nil {
+				<-f.done
+			}
+			end := it.ra.pendLo + len(it.ra.pending)
+			if it.ra.fetch != nil {
+				end = it.ra.fetch.hi
+			}
+			if end < len(r.index) && it.idx < len(r.index)-1 {
+				t.Fatalf("FetchedToEnd at block %d with blocks up to %d fetched of %d", it.idx, end, len(r.index))
+			}
+		}
+	}
+	checkEntries(t, got, es)
+	if !sawEnd {
+		t.Fatal("FetchedToEnd never true in a full scan")
+	}
+	reads := obj.reads(opened)
+	if reads[0] != first {
+		t.Fatalf("first read %v, want the prefetched %v", reads[0], first)
+	}
+	for i := 1; i < len(reads); i++ {
+		if reads[i].off != reads[i-1].off+reads[i-1].n {
+			t.Fatalf("reads not contiguous or repeated: %v", reads)
+		}
+	}
+	it.Close()
+
+	// A prefetch cut short by a seek into the middle of the table: the
+	// stalled read is cancelled and waited for, and the seek is answered.
+	stalled := make(chan struct{}, 1)
+	sobj := &logObject{memObject: newMemObject(b), stall: func(off int64) bool { return off == 0 }, stalled: stalled}
+	r, err = Open(ctx, sobj, ReaderOptions{MaxReadahead: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it = r.NewScanIter(ctx, window)
+	defer it.Close()
+	it.PrefetchFirst()
+	<-stalled
+	mid := es[len(es)/2]
+	if !it.SeekGE(mid.key.User) {
+		t.Fatalf("SeekGE after a stalled prefetch: %v", it.Err())
+	}
+	if it.ra.fetch != nil && it.ra.fetch.lo == 0 {
+		t.Fatal("the first window's fetch is still pending after a seek elsewhere")
+	}
+}
