@@ -3,14 +3,16 @@ package engine
 import (
 	"bytes"
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/s2lite/s2lite/sst"
 )
 
-// levelIter is one sorted run's source for the merging iterator. The run's
-// tables are key-disjoint and in key order, so it walks them one after
-// another and positions only the table it is in.
+// levelIter is the merging iterator's source for a run of tables that are
+// key-disjoint and in key order: a level, or a group of L0 tables (see
+// disjointRuns). It walks them one after another and positions only the
+// table it is in.
 //
 // A source per table would position every table the bounds overlap at the
 // first seek, and a scan iterator positioned in a table fetches its first
@@ -23,8 +25,7 @@ import (
 // most one table's worth of windows ahead.
 type levelIter struct {
 	ctx       context.Context
-	readers   []*sst.Reader // the run's tables within the bounds, in key order
-	largest   [][]byte      // each table's Largest
+	tables    []runTable // key-disjoint, in key order
 	scanBytes int64
 
 	i     int       // the table cur walks
@@ -33,19 +34,46 @@ type levelIter struct {
 	ahead *sst.Iter // on table i+1, fetching its first window; or nil
 }
 
-func newLevelIter(ctx context.Context, tables []*tableHandle, readers []*sst.Reader, scanBytes int64) *levelIter {
-	l := &levelIter{ctx: ctx, readers: readers, scanBytes: scanBytes}
-	for _, t := range tables {
-		l.largest = append(l.largest, t.meta.Largest)
+// runTable is an opened table and its key bounds.
+type runTable struct {
+	smallest, largest []byte
+	r                 *sst.Reader
+}
+
+func newLevelIter(ctx context.Context, tables []runTable, scanBytes int64) *levelIter {
+	return &levelIter{ctx: ctx, tables: tables, scanBytes: scanBytes}
+}
+
+// disjointRuns partitions tables that may overlap (L0's) into as few runs
+// of key-disjoint tables in key order as there can be: sorted by Smallest,
+// each table joins the first run whose last table ends before it starts.
+// The merging iterator orders entries across its sources by internal key,
+// so which run a table joins does not change what it returns; what matters
+// is that no two tables of a run can hold the same user key. L0 tables of
+// append-only keys (a stream's records) rarely overlap, so they usually
+// form one run and a long scan reads them one at a time, like a level.
+func disjointRuns(tables []runTable) [][]runTable {
+	sorted := slices.Clone(tables)
+	slices.SortStableFunc(sorted, func(a, b runTable) int { return bytes.Compare(a.smallest, b.smallest) })
+	var runs [][]runTable
+next:
+	for _, t := range sorted {
+		for i, run := range runs {
+			if bytes.Compare(run[len(run)-1].largest, t.smallest) < 0 {
+				runs[i] = append(run, t)
+				continue next
+			}
+		}
+		runs = append(runs, []runTable{t})
 	}
-	return l
+	return runs
 }
 
 func (l *levelIter) seekGE(key []byte) {
 	// Largest bounds a table's keys from above (inclusively, or exclusively
 	// for a range deletion clipped at the next table), so the first table
 	// that may hold a key >= key is the first whose Largest is >= key.
-	i := sort.Search(len(l.readers), func(i int) bool { return bytes.Compare(l.largest[i], key) >= 0 })
+	i := sort.Search(len(l.tables), func(i int) bool { return bytes.Compare(l.tables[i].largest, key) >= 0 })
 	l.enter(i)
 	if l.cur == nil {
 		return
@@ -73,8 +101,8 @@ func (l *levelIter) settle() {
 		}
 		l.ok = l.cur.First()
 	}
-	if l.ahead == nil && l.i+1 < len(l.readers) && l.cur.FetchedToEnd() {
-		l.ahead = l.readers[l.i+1].NewScanIter(l.ctx, l.scanBytes)
+	if l.ahead == nil && l.i+1 < len(l.tables) && l.cur.FetchedToEnd() {
+		l.ahead = l.tables[l.i+1].r.NewScanIter(l.ctx, l.scanBytes)
 		l.ahead.PrefetchFirst()
 	}
 }
@@ -94,14 +122,14 @@ func (l *levelIter) enter(i int) {
 	}
 	l.i, l.ok = i, false
 	switch {
-	case i >= len(l.readers):
+	case i >= len(l.tables):
 		if ahead != nil {
 			ahead.Close()
 		}
 	case ahead != nil:
 		l.cur = ahead
 	default:
-		l.cur = l.readers[i].NewScanIter(l.ctx, l.scanBytes)
+		l.cur = l.tables[i].r.NewScanIter(l.ctx, l.scanBytes)
 	}
 }
 

@@ -159,20 +159,6 @@ func (s *memSource) value() []byte { return s.it.entry().value }
 func (s *memSource) err() error    { return nil }
 func (s *memSource) close() error  { return nil }
 
-type tableSource struct {
-	it *sst.Iter
-	ok bool
-}
-
-func (s *tableSource) seekGE(key []byte) { s.ok = s.it.SeekGE(key) }
-func (s *tableSource) next()             { s.ok = s.it.Next() }
-func (s *tableSource) valid() bool       { return s.ok }
-func (s *tableSource) key() sst.Key      { return s.it.Key() }
-func (s *tableSource) expiry() int64     { return s.it.Expiry() }
-func (s *tableSource) value() []byte     { return s.it.Value() }
-func (s *tableSource) err() error        { return s.it.Err() }
-func (s *tableSource) close() error      { return s.it.Close() }
-
 type mergeHeap []internalIter
 
 func (h mergeHeap) Len() int           { return len(h) }
@@ -186,9 +172,9 @@ func (h *mergeHeap) Pop() any {
 	return x
 }
 
-// Iterator walks the visible keys of a snapshot in order. Key and Value are
-// valid until the next positioning call. An Iterator is not safe for
-// concurrent use; Close it when done.
+// Iterator walks the visible keys of a snapshot in order. Key is valid
+// until the next positioning call; Value may be retained (see Value). An
+// Iterator is not safe for concurrent use; Close it when done.
 type Iterator struct {
 	rs      *readState
 	opts    IterOptions
@@ -221,40 +207,39 @@ func (db *DB) NewIter(ctx context.Context, opts *IterOptions) (*Iterator, error)
 	// usually cached) because the iterator needs all range deletions before
 	// it can decide what is visible; data blocks are read only as sources
 	// are positioned.
-	open := func(tables []*tableHandle) ([]*tableHandle, []*sst.Reader, error) {
-		var in []*tableHandle
-		var readers []*sst.Reader
+	open := func(tables []*tableHandle) ([]runTable, error) {
+		var in []runTable
 		for _, t := range tables {
 			if !it.overlaps(t.meta.Smallest, t.meta.Largest) {
 				continue
 			}
 			r, _, err := t.open(ctx)
 			if err != nil {
-				return nil, nil, fmt.Errorf("engine: new iterator: %w", err)
+				return nil, fmt.Errorf("engine: new iterator: %w", err)
 			}
 			rds = append(rds, r.RangeDels()...)
-			in, readers = append(in, t), append(readers, r)
+			in = append(in, runTable{smallest: t.meta.Smallest, largest: t.meta.Largest, r: r})
 		}
-		return in, readers, nil
+		return in, nil
 	}
-	// L0 tables may overlap one another: each is a source of its own.
-	_, l0, err := open(rs.v.l0)
+	l0, err := open(rs.v.l0)
 	if err != nil {
 		it.Close()
 		return nil, err
 	}
-	for _, r := range l0 {
-		it.sources = append(it.sources, &tableSource{it: r.NewScanIter(ctx, it.opts.ScanBytes)})
-	}
+	runs := disjointRuns(l0)
 	for _, run := range rs.v.levels {
-		tables, readers, err := open(run)
+		tables, err := open(run)
 		if err != nil {
 			it.Close()
 			return nil, err
 		}
-		if len(readers) > 0 {
-			it.sources = append(it.sources, newLevelIter(ctx, tables, readers, it.opts.ScanBytes))
+		if len(tables) > 0 {
+			runs = append(runs, tables)
 		}
+	}
+	for _, run := range runs {
+		it.sources = append(it.sources, newLevelIter(ctx, run, it.opts.ScanBytes))
 	}
 	it.tomb = newTombstones(rds)
 	return it, nil
@@ -324,11 +309,11 @@ func (it *Iterator) findVisible() bool {
 		}
 		src := it.heap[0]
 		live := visible(top.Kind, src.expiry(), it.rs.now) && !it.tomb.covers(top.User, top.Seq)
+		it.key = append(it.key[:0], top.User...)
 		if live {
-			it.key = append(it.key[:0], top.User...)
-			it.value = append(it.value[:0], src.value()...)
-		} else {
-			it.key = append(it.key[:0], top.User...)
+			// No copy: the value aliases a table block or a memtable entry,
+			// and neither is ever modified (see Value).
+			it.value = src.value()
 		}
 		// Skip the older versions of this key.
 		for len(it.heap) > 0 && bytes.Equal(it.heap[0].key().User, it.key) {
@@ -365,7 +350,11 @@ func (it *Iterator) Valid() bool { return it.valid }
 // Key returns the current key.
 func (it *Iterator) Key() []byte { return it.key }
 
-// Value returns the current value.
+// Value returns the current value. Unlike the key, it stays valid after
+// the iterator moves on and may be retained: it aliases a table block
+// (decoded once, shared through the block cache) or a memtable entry (a
+// Batch's copy), and the engine never modifies or reuses either, so a
+// caller gathering many values needs no copies. It must not be modified.
 func (it *Iterator) Value() []byte { return it.value }
 
 // Error returns the first error the iterator met.
