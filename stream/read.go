@@ -37,7 +37,6 @@ type ReadSession struct {
 	waitSet bool
 	done    bool
 
-	values valueArena // copies of the stored records delivered
 	// store is the catch-up iterator, kept across batches so that table
 	// readahead keeps going; see readStorage.
 	store       *engine.Iterator
@@ -338,7 +337,8 @@ func (r *ReadSession) readStorage(ctx context.Context, tail uint64) ([]Sequenced
 	var out []SequencedRecord
 	var batchBytes uint64
 	for ; ok; ok = it.Next() {
-		rec, err := decodeRecord(recordSeq(it.Key()), r.values.copy(it.Value()))
+		// The record aliases the engine's value, which may be retained.
+		rec, err := decodeRecord(recordSeq(it.Key()), it.Value())
 		if err != nil {
 			r.closeStore()
 			return nil, storageError("read", err)
@@ -369,29 +369,6 @@ func (r *ReadSession) closeStore() {
 		_ = r.store.Close()
 		r.store = nil
 	}
-}
-
-// valueArena copies stored values out of engine iterators into large
-// chunks, so that a batch of a thousand records costs one allocation, not a
-// thousand. Chunks are only appended to, never reused: a delivered record
-// keeps its chunk alive for as long as the caller holds it.
-type valueArena struct{ chunk []byte }
-
-// Chunks start small, so that a read of a few records stays cheap, and
-// double up to a little more than one full batch.
-const (
-	minArenaChunk = 16 << 10
-	maxArenaChunk = MaxBatchBytes + 64<<10
-)
-
-func (a *valueArena) copy(v []byte) []byte {
-	if cap(a.chunk)-len(a.chunk) < len(v) {
-		size := min(max(2*cap(a.chunk), minArenaChunk), maxArenaChunk)
-		a.chunk = make([]byte, 0, max(size, len(v)))
-	}
-	start := len(a.chunk)
-	a.chunk = append(a.chunk, v...)
-	return a.chunk[start:len(a.chunk):len(a.chunk)]
 }
 
 // admit applies until and the count and bytes limits to the next record,
