@@ -33,6 +33,19 @@ func (o memObject) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 	return o[off : off+n : off+n], nil
 }
 
+func (o memObject) ReadInto(ctx context.Context, off int64, bufs [][]byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, b := range bufs {
+		if off+int64(len(b)) > int64(len(o)) {
+			return fmt.Errorf("memObject: read [%d, +%d) out of range of %d bytes", off, len(b), len(o))
+		}
+		off += int64(copy(b, o[off:]))
+	}
+	return nil
+}
+
 // store keeps tables in memory and provides the Opener and Writer a
 // compaction needs.
 type store struct {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/s2lite/s2lite/compaction"
 	"sync"
@@ -60,6 +61,15 @@ func (o *tableObject) Size() int64 { return o.size }
 
 func (o *tableObject) ReadAt(ctx context.Context, offset, length int64) ([]byte, error) {
 	return o.objs.GetRange(ctx, o.key, offset, length)
+}
+
+func (o *tableObject) ReadInto(ctx context.Context, offset int64, bufs [][]byte) error {
+	err := o.objs.GetRangeInto(ctx, o.key, offset, bufs)
+	if errors.Is(err, objstore.ErrShortObject) {
+		// The table is shorter than its manifest entry says.
+		return fmt.Errorf("%w: %w", sst.ErrCorrupt, err)
+	}
+	return err
 }
 
 // tableSet shares handles across versions so that readers and block cache

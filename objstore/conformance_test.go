@@ -63,6 +63,7 @@ var conformanceCases = []struct {
 	{"RoundTrip", testRoundTrip},
 	{"BuffersAreCopied", testBuffersAreCopied},
 	{"GetRange", testGetRange},
+	{"GetRangeInto", testGetRangeInto},
 	{"PutIfAbsent", testPutIfAbsent},
 	{"PutIfAbsentRace", testPutIfAbsentRace},
 	{"PutIfMatch", testPutIfMatch},
@@ -197,6 +198,66 @@ func testGetRange(t *testing.T, ctx context.Context, s objstore.Store) {
 	for _, bad := range [][2]int64{{-1, 10}, {0, -1}} {
 		if _, err := s.GetRange(ctx, "r", bad[0], bad[1]); !errors.Is(err, objstore.ErrInvalidArgument) {
 			t.Errorf("GetRange(%d, %d): got %v, want ErrInvalidArgument", bad[0], bad[1], err)
+		}
+	}
+}
+
+func testGetRangeInto(t *testing.T, ctx context.Context, s objstore.Store) {
+	data := randomBytes(t, 100)
+	mustPut(t, ctx, s, "r", data)
+	mustPut(t, ctx, s, "r-empty", nil)
+	for _, c := range []struct {
+		offset int64
+		sizes  []int
+	}{
+		{0, []int{100}},
+		{0, []int{10, 0, 30, 60}},
+		{10, []int{20}},
+		{37, []int{1, 1, 1, 60}},
+		{99, []int{1}},
+		{100, nil},
+		{5, []int{0}},
+	} {
+		var bufs [][]byte
+		var want []byte
+		off := c.offset
+		for _, n := range c.sizes {
+			bufs = append(bufs, bytes.Repeat([]byte{0xee}, n))
+			want = append(want, data[off:off+int64(n)]...)
+			off += int64(n)
+		}
+		if err := s.GetRangeInto(ctx, "r", c.offset, bufs); err != nil {
+			t.Errorf("GetRangeInto(%d, %v): %v", c.offset, c.sizes, err)
+			continue
+		}
+		if got := bytes.Join(bufs, nil); !bytes.Equal(got, want) {
+			t.Errorf("GetRangeInto(%d, %v) filled %x, want %x", c.offset, c.sizes, got, want)
+		}
+	}
+	for _, c := range []struct {
+		key    string
+		offset int64
+		sizes  []int
+		want   error
+	}{
+		{"r", 90, []int{5, 6}, objstore.ErrShortObject},   // ends inside the range
+		{"r", 100, []int{1}, objstore.ErrShortObject},     // starts at the end
+		{"r", 200, []int{10}, objstore.ErrShortObject},    // starts past the end
+		{"r-empty", 0, []int{1}, objstore.ErrShortObject}, // empty object
+		{"r", -1, []int{10}, objstore.ErrInvalidArgument},
+		{"missing/key", 0, []int{10}, objstore.ErrNotFound},
+		{"missing/key", 0, nil, objstore.ErrNotFound},
+	} {
+		var bufs [][]byte
+		for _, n := range c.sizes {
+			bufs = append(bufs, make([]byte, n))
+		}
+		err := s.GetRangeInto(ctx, c.key, c.offset, bufs)
+		if !errors.Is(err, c.want) {
+			t.Errorf("GetRangeInto(%q, %d, %v): got %v, want %v", c.key, c.offset, c.sizes, err, c.want)
+		}
+		if objstore.IsTransient(err) {
+			t.Errorf("GetRangeInto(%q, %d, %v): %v is transient", c.key, c.offset, c.sizes, err)
 		}
 	}
 }

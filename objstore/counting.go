@@ -104,6 +104,18 @@ func (c *Counting) GetRange(ctx context.Context, key string, offset, length int6
 	return data, err
 }
 
+func (c *Counting) GetRangeInto(ctx context.Context, key string, offset int64, bufs [][]byte) error {
+	err := c.inner.GetRangeInto(ctx, key, offset, bufs)
+	n := 0
+	if err == nil {
+		for _, b := range bufs {
+			n += len(b)
+		}
+	}
+	c.getRange.record(n, err)
+	return err
+}
+
 func (c *Counting) Put(ctx context.Context, key string, data []byte) (string, error) {
 	etag, err := c.inner.Put(ctx, key, data)
 	c.put.record(len(data), err)

@@ -17,7 +17,8 @@ import (
 //
 // The failpoints, one per operation, are named
 // github.com/s2lite/s2lite/objstore/ followed by storeGet, storeGetRange,
-// storePut, storePutIfAbsent, storePutIfMatch, storeDelete and storeList.
+// storePut, storePutIfAbsent, storePutIfMatch, storeDelete and storeList
+// (GetRangeInto shares storeGetRange).
 // In an ordinary build the markers are inert and FaultStore is a plain
 // pass-through; `failpoint-ctl enable` makes them live.
 //
@@ -97,6 +98,17 @@ func (f *FaultStore) GetRange(ctx context.Context, key string, offset, length in
 		return nil, err
 	}
 	return data, nil
+}
+
+// GetRangeInto is governed by the storeGetRange failpoint too: it is the
+// same request as GetRange.
+func (f *FaultStore) GetRangeInto(ctx context.Context, key string, offset int64, bufs [][]byte) error {
+	var a fault.Action
+	failpoint.Inject("storeGetRange", func(val failpoint.Value) { a = fault.MustParse(val).For(key) })
+	if err := f.before(ctx, a, "get range", key); err != nil {
+		return err
+	}
+	return f.after(a, "get range", key, f.inner.GetRangeInto(ctx, key, offset, bufs))
 }
 
 func (f *FaultStore) Put(ctx context.Context, key string, data []byte) (etag string, err error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,8 +125,13 @@ func TestFaultStoreEveryOperation(t *testing.T) {
 		"storeDelete": func(s objstore.Store) error { return s.Delete(ctx, "k") },
 		"storeList":   func(s objstore.Store) error { _, err := s.List(ctx, "", "", 0); return err },
 	}
-	for op, call := range ops {
-		t.Run(op, func(t *testing.T) {
+	// GetRangeInto shares GetRange's failpoint.
+	ops["storeGetRange/into"] = func(s objstore.Store) error {
+		return s.GetRangeInto(ctx, "k", 0, [][]byte{make([]byte, 1)})
+	}
+	for name, call := range ops {
+		op, _, _ := strings.Cut(name, "/")
+		t.Run(name, func(t *testing.T) {
 			enableFault(t, op, `return("permanent")`)
 			mem := objstore.NewMemory()
 			if _, err := mem.Put(ctx, "k", []byte("x")); err != nil {

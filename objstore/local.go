@@ -159,6 +159,45 @@ func (l *Local) GetRange(ctx context.Context, key string, offset, length int64) 
 	return buf[:got], nil
 }
 
+// GetRangeInto reads the range into bufs, one pread each.
+func (l *Local) GetRangeInto(ctx context.Context, key string, offset int64, bufs [][]byte) error {
+	name, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if _, err := rangeInto(offset, bufs); err != nil {
+		return fmt.Errorf("objstore: get range %q: %w", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		if isNotFound(err) {
+			return fmt.Errorf("objstore: get range %q: %w", key, ErrNotFound)
+		}
+		return fmt.Errorf("objstore: get range %q: %w", key, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+		if err == nil {
+			err = ErrNotFound
+		}
+		return fmt.Errorf("objstore: get range %q: %w", key, err)
+	}
+	off := offset
+	for _, b := range bufs {
+		if _, err := f.ReadAt(b, off); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = ErrShortObject
+			}
+			return fmt.Errorf("objstore: get range %q: %d bytes at %d: %w", key, len(b), off, err)
+		}
+		off += int64(len(b))
+	}
+	return nil
+}
+
 // Put replaces the object.
 func (l *Local) Put(ctx context.Context, key string, data []byte) (string, error) {
 	name, err := l.path(key)

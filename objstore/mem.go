@@ -80,6 +80,31 @@ func (m *Memory) GetRange(ctx context.Context, key string, offset, length int64)
 	return clone(sliceRange(obj.data, offset, length)), nil
 }
 
+// GetRangeInto copies the range into bufs.
+func (m *Memory) GetRangeInto(ctx context.Context, key string, offset int64, bufs [][]byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	n, err := rangeInto(offset, bufs)
+	if err != nil {
+		return fmt.Errorf("objstore: get range %q: %w", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	obj, ok := m.objects[key]
+	m.mu.RUnlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("objstore: get range %q: %w", key, ErrNotFound)
+	case int64(len(obj.data)) < offset+n:
+		return fmt.Errorf("objstore: get range %q: %d bytes at %d of %d: %w", key, n, offset, len(obj.data), ErrShortObject)
+	}
+	fill(bufs, obj.data[offset:])
+	return nil
+}
+
 // Put stores a copy of data at key.
 func (m *Memory) Put(ctx context.Context, key string, data []byte) (string, error) {
 	if err := checkKey(key); err != nil {
@@ -172,6 +197,22 @@ func clone(b []byte) []byte {
 	out := make([]byte, len(b))
 	copy(out, b)
 	return out
+}
+
+// rangeInto checks a GetRangeInto request and returns its total length.
+func rangeInto(offset int64, bufs [][]byte) (int64, error) {
+	var n int64
+	for _, b := range bufs {
+		n += int64(len(b))
+	}
+	return n, checkRange(offset, n)
+}
+
+// fill copies data, which must hold at least as much as bufs, into bufs.
+func fill(bufs [][]byte, data []byte) {
+	for _, b := range bufs {
+		data = data[copy(b, data):]
+	}
 }
 
 // checkRange rejects ranges no store can serve.

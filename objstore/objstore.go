@@ -25,6 +25,10 @@ var ErrNotFound = errors.New("objstore: object not found")
 // succeeded, so callers resolve it by reading the object back.
 var ErrPreconditionFailed = errors.New("objstore: precondition failed")
 
+// ErrShortObject is returned by GetRangeInto when the object ends before
+// the buffers are full. It is not transient: the object is what it is.
+var ErrShortObject = errors.New("objstore: object ends before the range")
+
 // ObjectInfo describes one listed object.
 type ObjectInfo struct {
 	Key  string
@@ -44,6 +48,13 @@ type Store interface {
 	// GetRange returns length bytes starting at offset. Reading past the end
 	// returns the bytes that exist.
 	GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error)
+	// GetRangeInto fills bufs, in order, with the object's bytes from
+	// offset on, in one ranged read whose body lands straight in the
+	// caller's buffers: a reader that splits what it reads (a table's
+	// blocks) then needs no copy of it. An object that ends before the
+	// buffers are full is ErrShortObject. After an error the buffers'
+	// contents are undefined.
+	GetRangeInto(ctx context.Context, key string, offset int64, bufs [][]byte) error
 	// Put writes the object unconditionally and returns its new ETag.
 	Put(ctx context.Context, key string, data []byte) (etag string, err error)
 	// PutIfAbsent writes the object only if no object exists at key

@@ -174,6 +174,12 @@ func (r *retrying) GetRange(ctx context.Context, key string, offset, length int6
 	return data, err
 }
 
+func (r *retrying) GetRangeInto(ctx context.Context, key string, offset int64, bufs [][]byte) error {
+	return r.do(ctx, "get range", key, func(ctx context.Context) error {
+		return r.inner.GetRangeInto(ctx, key, offset, bufs)
+	})
+}
+
 func (r *retrying) Put(ctx context.Context, key string, data []byte) (etag string, err error) {
 	err = r.do(ctx, "put", key, func(ctx context.Context) error {
 		var e error

@@ -357,6 +357,55 @@ func (s *S3) GetRange(ctx context.Context, key string, offset, length int64) ([]
 	return data, nil
 }
 
+// GetRangeInto reads the range with one Range request, streaming the body
+// into bufs.
+func (s *S3) GetRangeInto(ctx context.Context, key string, offset int64, bufs [][]byte) error {
+	obj, err := s.object(key)
+	if err != nil {
+		return err
+	}
+	n, err := rangeInto(offset, bufs)
+	if err != nil {
+		return fmt.Errorf("objstore: s3 get range %q: %w", key, err)
+	}
+	if n == 0 {
+		_, err := s.GetRange(ctx, key, offset, 0) // still report a missing key
+		return err
+	}
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(offset, offset+n-1); err != nil {
+		return fmt.Errorf("objstore: s3 get range %q: %w: %w", key, ErrInvalidArgument, err)
+	}
+	body, info, hdr, err := s.core.GetObject(ctx, s.bucket, obj, opts)
+	if err != nil {
+		if r := minio.ToErrorResponse(err); r.Code == minio.InvalidRange || r.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+			return fmt.Errorf("objstore: s3 get range %q: %d bytes at %d: %w", key, n, offset, ErrShortObject)
+		}
+		return s.mapErr(ctx, "get range", key, err, ErrNotFound)
+	}
+	defer body.Close()
+	size := info.Size
+	if hdr.Get("Content-Range") == "" {
+		// The service ignored the range and is sending the whole object.
+		if _, err := io.CopyN(io.Discard, body, offset); err != nil {
+			return s.mapErr(ctx, "get range", key, fmt.Errorf("skipping to the range: %w", err), ErrNotFound)
+		}
+		size = min(size-offset, n)
+	}
+	if size >= 0 && size < n {
+		return fmt.Errorf("objstore: s3 get range %q: %d bytes at %d, %d sent: %w", key, n, offset, size, ErrShortObject)
+	}
+	for _, b := range bufs {
+		if _, err := io.ReadFull(body, b); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return s.mapErr(ctx, "get range", key, fmt.Errorf("reading body: %w", err), ErrNotFound)
+		}
+	}
+	return nil
+}
+
 // crc32cHeader carries a whole-object CRC32C (big-endian, base64) that the
 // service verifies before storing the object.
 const crc32cHeader = "x-amz-checksum-crc32c"

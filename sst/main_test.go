@@ -39,6 +39,30 @@ func (o *memObject) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 	return bytes.Clone(o.data[off : off+n]), nil
 }
 
+func (o *memObject) ReadInto(ctx context.Context, off int64, bufs [][]byte) error {
+	return readIntoVia(o.ReadAt, ctx, off, bufs)
+}
+
+// readIntoVia implements ReadInto with a ReadAt, for test objects whose
+// ReadAt does something of its own (logs, stalls, fails).
+func readIntoVia(readAt func(context.Context, int64, int64) ([]byte, error), ctx context.Context, off int64, bufs [][]byte) error {
+	var n int64
+	for _, b := range bufs {
+		n += int64(len(b))
+	}
+	data, err := readAt(ctx, off, n)
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != n {
+		return fmt.Errorf("read %d of %d bytes at %d: %w", len(data), n, off, ErrCorrupt)
+	}
+	for _, b := range bufs {
+		data = data[copy(b, data):]
+	}
+	return nil
+}
+
 func (o *memObject) Size() int64 { return int64(len(o.data)) }
 
 // entry is a point entry of the test model.

@@ -2,6 +2,7 @@ package sst
 
 import (
 	"context"
+	"fmt"
 )
 
 // DefaultMaxReadahead is the largest readahead window when
@@ -228,16 +229,21 @@ func (r *Reader) windowEnd(lo int, size int64) int {
 // verifies and decodes each and adds it to the cache. It returns the blocks
 // decoded before the first failure along with that failure.
 func (r *Reader) readBlocks(ctx context.Context, lo, hi int) ([]block, error) {
+	// Each block is read straight into a buffer of its own (the index
+	// checked that blocks tile the data region, so they are contiguous):
+	// a cached block must not pin a whole window in memory, and copying
+	// blocks out of one window buffer cost a pass over every byte.
+	raws := make([][]byte, hi-lo)
+	for i, e := range r.index[lo:hi] {
+		raws[i] = make([]byte, e.h.length+blockTrailerLen)
+	}
 	start, end := r.index[lo].h.offset, r.index[hi-1].h.end()
-	raw, err := readExact(ctx, r.obj, int64(start), int64(end-start))
-	if err != nil {
-		return nil, err
+	if err := r.obj.ReadInto(ctx, int64(start), raws); err != nil {
+		return nil, fmt.Errorf("sst: reading %d bytes at offset %d: %w", end-start, start, err)
 	}
 	blocks := make([]block, 0, hi-lo)
-	for _, e := range r.index[lo:hi] {
-		// A cached block must not pin the whole window in memory, so an
-		// uncompressed one is copied out of it.
-		blk, err := r.decodeDataBlock(raw[e.h.offset-start:e.h.end()-start], e.h, r.cache != nil)
+	for i, e := range r.index[lo:hi] {
+		blk, err := r.decodeDataBlock(raws[i], e.h)
 		if err != nil {
 			return blocks, err
 		}

@@ -44,6 +44,10 @@ func (o *logObject) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 	return b, err
 }
 
+func (o *logObject) ReadInto(ctx context.Context, off int64, bufs [][]byte) error {
+	return readIntoVia(o.ReadAt, ctx, off, bufs)
+}
+
 // reads returns the reads served since the first skip ones, by offset.
 func (o *logObject) reads(skip int) []readRec {
 	o.mu.Lock()
@@ -366,6 +370,10 @@ func (o *slowObject) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 	o.calls.Add(1)
 	time.Sleep(time.Millisecond + time.Duration(n)*time.Second/(500<<20))
 	return o.memObject.ReadAt(ctx, off, n)
+}
+
+func (o *slowObject) ReadInto(ctx context.Context, off int64, bufs [][]byte) error {
+	return readIntoVia(o.ReadAt, ctx, off, bufs)
 }
 
 // BenchmarkColdScan scans a table without a cache, so every data block

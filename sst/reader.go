@@ -13,9 +13,14 @@ import (
 
 // ReadableObject is how a Reader fetches bytes: in practice a ranged GET on
 // an object store key. ReadAt must return exactly length bytes in a buffer
-// the caller may keep; the Reader never modifies it.
+// the caller may keep; the Reader never modifies it. ReadInto reads the
+// bytes from offset on into bufs, filling each in order, or fails: it
+// lets readahead put each block of a window in a buffer of its own, so
+// that a cached block pins only itself, without copying it out of one
+// big buffer.
 type ReadableObject interface {
 	ReadAt(ctx context.Context, offset, length int64) ([]byte, error)
+	ReadInto(ctx context.Context, offset int64, bufs [][]byte) error
 	Size() int64
 }
 
@@ -297,19 +302,16 @@ func (r *Reader) readDataBlock(ctx context.Context, h blockHandle) (block, error
 	if err != nil {
 		return block{}, err
 	}
-	return r.decodeDataBlock(raw, h, false)
+	return r.decodeDataBlock(raw, h)
 }
 
 // decodeDataBlock verifies, decompresses and parses the data block stored
-// in raw (block bytes and trailer) and adds it to the cache. copyRaw says
-// that an uncompressed block, which would alias raw, must be copied.
-func (r *Reader) decodeDataBlock(raw []byte, h blockHandle, copyRaw bool) (block, error) {
+// in raw (block bytes and trailer, in a buffer of its own, which an
+// uncompressed block aliases) and adds it to the cache.
+func (r *Reader) decodeDataBlock(raw []byte, h blockHandle) (block, error) {
 	b, err := decodeStoredBlock(raw, h.offset)
 	if err != nil {
 		return block{}, err
-	}
-	if copyRaw && raw[h.length] == compressionNone {
-		b = bytes.Clone(b)
 	}
 	blk, err := parseBlock(b, h.offset)
 	if err != nil {

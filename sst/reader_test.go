@@ -366,6 +366,10 @@ func (o shortObject) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 	return b, err
 }
 
+func (o shortObject) ReadInto(ctx context.Context, off int64, bufs [][]byte) error {
+	return readIntoVia(o.ReadAt, ctx, off, bufs)
+}
+
 func TestConcurrentReaders(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	es := randEntries(rng, 2000)
