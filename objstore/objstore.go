@@ -3,10 +3,11 @@
 // object stores (through minio-go), a local directory, and memory.
 //
 // The interface is deliberately narrow: whole-object puts (plain and
-// conditional), whole and ranged gets, deletes, and listing by prefix. The
-// conditional puts are what the engine's fencing is built on, so every
-// implementation must make them atomic: of several racing PutIfAbsent calls
-// for one key exactly one succeeds.
+// conditional), whole and ranged gets (a ranged get can fill the caller's
+// buffers), deletes, and listing by prefix. The conditional puts are what
+// the engine's fencing is built on, so every implementation must make them
+// atomic: of several racing PutIfAbsent calls for one key exactly one
+// succeeds.
 package objstore
 
 import (
