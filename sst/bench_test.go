@@ -22,28 +22,44 @@ func benchEntries(n int) []entry {
 	return es
 }
 
+// BenchmarkWriter builds a table of half-compressible 100-byte values and
+// one of random 1 KiB values (like most stream payloads), compressed and
+// not.
 func BenchmarkWriter(b *testing.B) {
-	es := benchEntries(2000) // a ~250 KB table
-	var size int64
-	for _, e := range es {
-		size += int64(len(e.key.User) + len(e.value))
+	rng := rand.New(rand.NewPCG(2, 2))
+	random := make([]entry, 250)
+	for i := range random {
+		v := make([]byte, 1024)
+		for j := range v {
+			v[j] = byte(rng.Uint32())
+		}
+		random[i] = entry{key: Key{User: fmt.Appendf(nil, "key%013d", i), Seq: 1, Kind: KindSet}, value: v}
 	}
-	for _, nocomp := range []bool{false, true} {
-		b.Run(fmt.Sprintf("nocompress=%t", nocomp), func(b *testing.B) {
-			b.SetBytes(size)
-			b.ReportAllocs()
-			for b.Loop() {
-				w := NewWriter(WriterOptions{DisableCompression: nocomp})
-				for _, e := range es {
-					if err := w.Add(e.key, e.expiry, e.value); err != nil {
+	for _, data := range []struct {
+		name string
+		es   []entry
+	}{{"half", benchEntries(2000)}, {"random", random}} { // ~250 KB tables
+		var size int64
+		for _, e := range data.es {
+			size += int64(len(e.key.User) + len(e.value))
+		}
+		for _, nocomp := range []bool{false, true} {
+			b.Run(fmt.Sprintf("values=%s/nocompress=%t", data.name, nocomp), func(b *testing.B) {
+				b.SetBytes(size)
+				b.ReportAllocs()
+				for b.Loop() {
+					w := NewWriter(WriterOptions{DisableCompression: nocomp})
+					for _, e := range data.es {
+						if err := w.Add(e.key, e.expiry, e.value); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if _, _, err := w.Finish(); err != nil {
 						b.Fatal(err)
 					}
 				}
-				if _, _, err := w.Finish(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+			})
+		}
 	}
 }
 

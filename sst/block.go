@@ -109,21 +109,22 @@ func sharedPrefixLen(a, b []byte) int {
 // appendStoredBlock appends raw to dst, snappy-compressed when that saves at
 // least 12.5%, followed by the block trailer. scratch is a reusable
 // compression buffer; the (possibly grown) scratch is returned.
-func appendStoredBlock(dst, raw, scratch []byte, compress bool) (out []byte, h blockHandle, scratchOut []byte) {
+// compressed reports whether the block was stored compressed.
+func appendStoredBlock(dst, raw, scratch []byte, compress bool) (out []byte, h blockHandle, scratchOut []byte, compressed bool) {
 	stored, typ := raw, compressionNone
 	if compress && len(raw) > 0 {
 		scratch = snappy.Encode(scratch[:cap(scratch)], raw)
 		// Below 12.5% savings, decompression cost on every cache miss is not
 		// worth the bytes.
 		if len(scratch) <= len(raw)-len(raw)/8 {
-			stored, typ = scratch, compressionSnappy
+			stored, typ, compressed = scratch, compressionSnappy, true
 		}
 	}
 	h = blockHandle{offset: uint64(len(dst)), length: uint64(len(stored))}
 	dst = append(dst, stored...)
 	dst = append(dst, typ)
 	dst = binary.LittleEndian.AppendUint32(dst, blockChecksum(stored, typ))
-	return dst, h, scratch
+	return dst, h, scratch, compressed
 }
 
 // maxSnappyExpansion bounds the decoded size of a snappy block relative to

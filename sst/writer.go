@@ -57,6 +57,14 @@ type Writer struct {
 	keyBuf  []byte
 	valBuf  []byte
 	scratch []byte // compression buffer
+	// Data blocks that would not compress make the writer skip trying for
+	// the next skipRun blocks, doubling up to maxCompressionSkip while they
+	// keep failing: most stream payloads are already compressed or
+	// random, and snappy on every block of them cost about 5% of the
+	// server's CPU at full ingest for nothing. The price is that up to
+	// maxCompressionSkip blocks after incompressible data turns
+	// compressible are stored raw.
+	skipLeft, skipRun int
 
 	lastKey Key // User is owned by the writer
 	hasLast bool
@@ -185,9 +193,26 @@ func (w *Writer) EstimatedSize() int {
 	return n + 64 // properties
 }
 
+// maxCompressionSkip bounds how many data blocks in a row are stored raw
+// without trying to compress them.
+const maxCompressionSkip = 32
+
 func (w *Writer) flushDataBlock() {
 	var h blockHandle
-	w.out, h, w.scratch = appendStoredBlock(w.out, w.data.finish(), w.scratch, !w.opts.DisableCompression)
+	try := !w.opts.DisableCompression && w.skipLeft == 0
+	if w.skipLeft > 0 {
+		w.skipLeft--
+	}
+	var compressed bool
+	w.out, h, w.scratch, compressed = appendStoredBlock(w.out, w.data.finish(), w.scratch, try)
+	switch {
+	case !try:
+	case compressed:
+		w.skipRun = 0
+	default:
+		w.skipRun = min(max(2*w.skipRun, 1), maxCompressionSkip)
+		w.skipLeft = w.skipRun
+	}
 	w.valBuf = binary.AppendUvarint(w.valBuf[:0], h.offset)
 	w.valBuf = binary.AppendUvarint(w.valBuf, h.length)
 	w.index.add(w.data.lastKey, w.valBuf)
@@ -197,7 +222,7 @@ func (w *Writer) flushDataBlock() {
 
 func (w *Writer) writeMetaBlock(raw []byte) blockHandle {
 	var h blockHandle
-	w.out, h, w.scratch = appendStoredBlock(w.out, raw, w.scratch, !w.opts.DisableCompression)
+	w.out, h, w.scratch, _ = appendStoredBlock(w.out, raw, w.scratch, !w.opts.DisableCompression)
 	return h
 }
 

@@ -2,6 +2,9 @@ package sst
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -119,4 +122,76 @@ func TestCompare(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCompressionSkip checks the writer's backoff on incompressible data:
+// such blocks are stored raw, compressible blocks that follow are
+// compressed again within maxCompressionSkip blocks, compressible data
+// alone is always compressed, and every entry reads back.
+func TestCompressionSkip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	var es []entry
+	add := func(n int, value func() []byte) {
+		for range n {
+			es = append(es, entry{key: Key{User: fmt.Appendf(nil, "k%07d", len(es)), Seq: 1, Kind: KindSet}, value: value()})
+		}
+	}
+	// About 4 entries per 4 KiB block.
+	add(400, func() []byte { return random(1000) })                   // incompressible
+	add(400, func() []byte { return bytes.Repeat([]byte("ab"), 500) }) // compressible
+	add(400, func() []byte { return random(1000) })
+	b, _ := buildTable(t, WriterOptions{}, es, nil)
+	r, _ := openTable(t, b, ReaderOptions{})
+	checkEntries(t, collect(r.NewIter(context.Background())), es)
+
+	phase := func(i int) int { return blockFirstEntry(r, es, i) / 400 }
+	var types [3][]byte
+	for i, e := range r.index {
+		p := phase(i)
+		types[p] = append(types[p], b[e.h.end()-blockTrailerLen])
+	}
+	for _, p := range []int{0, 2} {
+		for i, typ := range types[p] {
+			if typ != compressionNone {
+				t.Fatalf("phase %d block %d: random data stored with compression %d", p, i, typ)
+			}
+		}
+	}
+	// The compressible phase starts after up to maxCompressionSkip raw
+	// blocks, then every block is compressed.
+	first := bytes.IndexByte(types[1], compressionSnappy)
+	if first < 0 || first > maxCompressionSkip+1 {
+		t.Fatalf("compressible blocks first compressed at block %d of %d", first, len(types[1]))
+	}
+	for i := first; i < len(types[1])-1; i++ { // the last may mix phases
+		if types[1][i] != compressionSnappy {
+			t.Fatalf("compressible block %d stored raw after compression resumed at %d", i, first)
+		}
+	}
+
+	// Compressible data alone: every data block compressed.
+	b, _ = buildTable(t, WriterOptions{}, es[400:800], nil)
+	r, _ = openTable(t, b, ReaderOptions{})
+	for i, e := range r.index {
+		if typ := b[e.h.end()-blockTrailerLen]; typ != compressionSnappy {
+			t.Fatalf("block %d of compressible data stored with type %d", i, typ)
+		}
+	}
+}
+
+// blockFirstEntry returns the index in es of the first entry of block i.
+func blockFirstEntry(r *Reader, es []entry, i int) int {
+	for j, e := range es {
+		if blockOf(r, e) == i {
+			return j
+		}
+	}
+	return -1
 }
