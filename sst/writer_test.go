@@ -144,7 +144,7 @@ func TestCompressionSkip(t *testing.T) {
 		}
 	}
 	// About 4 entries per 4 KiB block.
-	add(400, func() []byte { return random(1000) })                   // incompressible
+	add(400, func() []byte { return random(1000) })                    // incompressible
 	add(400, func() []byte { return bytes.Repeat([]byte("ab"), 500) }) // compressible
 	add(400, func() []byte { return random(1000) })
 	b, _ := buildTable(t, WriterOptions{}, es, nil)
