@@ -33,7 +33,9 @@
 //
 //	compression type  1 byte   0 = none, 1 = snappy (github.com/golang/snappy
 //	                           block format; used only when it saves at
-//	                           least 12.5% of the uncompressed size)
+//	                           least 12.5% of the uncompressed size, and
+//	                           tried on fewer data blocks while they keep
+//	                           failing to compress: see Writer)
 //	checksum          4 bytes  CRC32C (Castagnoli), uint32 little-endian,
 //	                           over the stored (possibly compressed) block
 //	                           bytes followed by the type byte
