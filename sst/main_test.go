@@ -40,12 +40,12 @@ func (o *memObject) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 }
 
 func (o *memObject) ReadInto(ctx context.Context, off int64, bufs [][]byte) error {
-	return readIntoVia(o.ReadAt, ctx, off, bufs)
+	return readIntoVia(ctx, o.ReadAt, off, bufs)
 }
 
 // readIntoVia implements ReadInto with a ReadAt, for test objects whose
 // ReadAt does something of its own (logs, stalls, fails).
-func readIntoVia(readAt func(context.Context, int64, int64) ([]byte, error), ctx context.Context, off int64, bufs [][]byte) error {
+func readIntoVia(ctx context.Context, readAt func(context.Context, int64, int64) ([]byte, error), off int64, bufs [][]byte) error {
 	var n int64
 	for _, b := range bufs {
 		n += int64(len(b))

@@ -45,7 +45,7 @@ func (o *logObject) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 }
 
 func (o *logObject) ReadInto(ctx context.Context, off int64, bufs [][]byte) error {
-	return readIntoVia(o.ReadAt, ctx, off, bufs)
+	return readIntoVia(ctx, o.ReadAt, off, bufs)
 }
 
 // reads returns the reads served since the first skip ones, by offset.
@@ -373,7 +373,7 @@ func (o *slowObject) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 }
 
 func (o *slowObject) ReadInto(ctx context.Context, off int64, bufs [][]byte) error {
-	return readIntoVia(o.ReadAt, ctx, off, bufs)
+	return readIntoVia(ctx, o.ReadAt, off, bufs)
 }
 
 // BenchmarkColdScan scans a table without a cache, so every data block

@@ -367,7 +367,7 @@ func (o shortObject) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 }
 
 func (o shortObject) ReadInto(ctx context.Context, off int64, bufs [][]byte) error {
-	return readIntoVia(o.ReadAt, ctx, off, bufs)
+	return readIntoVia(ctx, o.ReadAt, off, bufs)
 }
 
 func TestConcurrentReaders(t *testing.T) {
