@@ -122,13 +122,9 @@ func (l *levelIter) enter(i int) {
 	}
 	l.i, l.ok = i, false
 	switch {
-	case i >= len(l.tables):
-		if ahead != nil {
-			ahead.Close()
-		}
-	case ahead != nil:
+	case ahead != nil: // only ever on a table that exists
 		l.cur = ahead
-	default:
+	case i < len(l.tables):
 		l.cur = l.tables[i].r.NewScanIter(l.ctx, l.scanBytes)
 	}
 }
