@@ -61,6 +61,24 @@ func (b *Batch) SetWithExpiry(key, value []byte, expiresAt time.Time) {
 	b.add(op{kind: opSet, key: key, value: value, expiry: ms})
 }
 
+// SetDeferred adds key = value, visible until expiresAt (zero: no expiry),
+// for a value of n bytes that the caller writes into the returned slice
+// before it submits the batch. A value built elsewhere is copied into the
+// batch; one built here is written once. The slice belongs to the batch:
+// once the batch is submitted it must not change, and like an Iterator's
+// values it may be read and retained for as long as the caller likes.
+func (b *Batch) SetDeferred(key []byte, n int, expiresAt time.Time) []byte {
+	var ms int64
+	if !expiresAt.IsZero() {
+		ms = max(expiresAt.UnixMilli(), 1)
+	}
+	key = b.copyBytes(key)
+	value := b.alloc(n)
+	b.ops = append(b.ops, op{kind: opSet, key: key, value: value, expiry: ms})
+	b.size += len(key) + n + 16
+	return value
+}
+
 // Delete removes key.
 func (b *Batch) Delete(key []byte) { b.add(op{kind: opDelete, key: key}) }
 
@@ -85,16 +103,23 @@ func (b *Batch) copyBytes(p []byte) []byte {
 	if p == nil {
 		return nil
 	}
-	n := len(p)
+	dst := b.alloc(len(p))
+	copy(dst, p)
+	return dst
+}
+
+// alloc returns n bytes of the batch's memory that no other operation
+// shares, from the current chunk or, when large, an allocation of its own.
+func (b *Batch) alloc(n int) []byte {
 	if n > batchChunkMax/4 {
-		return bytes.Clone(p)
+		return make([]byte, n)
 	}
 	if cap(b.chunk)-len(b.chunk) < n {
 		size := min(max(2*cap(b.chunk), batchChunkMin, 2*n), batchChunkMax)
 		b.chunk = make([]byte, 0, size)
 	}
 	off := len(b.chunk)
-	b.chunk = append(b.chunk, p...)
+	b.chunk = b.chunk[:off+n]
 	return b.chunk[off : off+n : off+n]
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // TestBatchCopies: a batch owns copies of what it is given, packed into
@@ -52,5 +53,50 @@ func TestBatchCopies(t *testing.T) {
 	b.Set([]byte("zzzzzzz"), nil)
 	if string(kept) != "key-000" {
 		t.Fatalf("Reset let a new write overwrite an old one: %q", kept)
+	}
+}
+
+// SetDeferred hands out the batch's own memory: what the caller writes
+// there is the value, with no copy, and no two operations share bytes.
+func TestBatchSetDeferred(t *testing.T) {
+	b, plain := NewBatch(), NewBatch()
+	exp := time.UnixMilli(1_700_000_000_000)
+	var got [][]byte
+	for i := range 200 {
+		key := fmt.Appendf(nil, "key-%03d", i)
+		n := 9 + i%50
+		if i%40 == 7 {
+			n = batchChunkMax // its own allocation
+		}
+		val := bytes.Repeat([]byte{byte(i)}, n)
+		if i%3 == 0 {
+			b.Set(key, val)
+		} else {
+			dst := b.SetDeferred(key, n, exp)
+			if len(dst) != n || cap(dst) != n {
+				t.Fatalf("op %d: %d bytes of capacity %d, want %d", i, len(dst), cap(dst), n)
+			}
+			copy(dst, val)
+			got = append(got, dst)
+		}
+		plain.SetWithExpiry(key, val, exp)
+		if i%3 == 0 {
+			plain.ops[i].expiry = 0
+		}
+	}
+	if b.Size() != plain.Size() || b.Len() != plain.Len() {
+		t.Fatalf("size %d, %d ops; the same operations through Set: %d, %d", b.Size(), b.Len(), plain.Size(), plain.Len())
+	}
+	for i, o := range b.ops {
+		_ = append(o.value, 'X') // growing one value must not reach the next
+		p := plain.ops[i]
+		if !bytes.Equal(o.key, p.key) || !bytes.Equal(o.value, p.value) || o.expiry != p.expiry {
+			t.Fatalf("op %d: %q = %d bytes (expiry %d); want %q = %d bytes (expiry %d)", i, o.key, len(o.value), o.expiry, p.key, len(p.value), p.expiry)
+		}
+	}
+	// The returned slices are the values themselves.
+	got[0][0] ^= 0xff
+	if b.ops[1].value[0] != got[0][0] {
+		t.Fatal("the value SetDeferred returned is not the one the batch holds")
 	}
 }
