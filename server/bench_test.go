@@ -179,9 +179,15 @@ func benchAppendBatch() [][]byte {
 // unary append: parsing, sequencing, the WAL write to a memory store and
 // the ack.
 func benchAppendUnary(b *testing.B, records int, body []byte, kv ...string) {
+	b.SetBytes(int64(records) * 1024)
+	benchAppendUnaryBytes(b, body, kv...)
+}
+
+// benchAppendUnaryBytes is benchAppendUnary for a caller that has set the
+// bytes per operation.
+func benchAppendUnaryBytes(b *testing.B, body []byte, kv ...string) {
 	e := newEnv(b, envOptions{})
 	e.basinAndStream("s", nil)
-	b.SetBytes(int64(records) * 1024)
 	b.ResetTimer()
 	for b.Loop() {
 		r := e.call(http.MethodPost, "/v1/streams/s/records", body, append([]string{"s2-basin", testBasin}, kv...)...)
@@ -225,4 +231,19 @@ func BenchmarkAppendUnaryJSONSmall(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchAppendUnary(b, 1, body, "Content-Type", "application/json")
+}
+
+// BenchmarkAppendUnaryProtoLarge is 15 records of 64 KiB per request: the
+// cost per byte of an append of large records (copies, checksums).
+func BenchmarkAppendUnaryProtoLarge(b *testing.B) {
+	var recs []pbMessage
+	for i := range 15 {
+		body := make([]byte, 64<<10)
+		for j := range body {
+			body[j] = byte(i*7 + j*13)
+		}
+		recs = append(recs, pbRecord(b, -1, body))
+	}
+	b.SetBytes(15 << 16)
+	benchAppendUnaryBytes(b, pbInput(b, recs...).marshal(b), "Content-Type", "application/protobuf")
 }

@@ -71,13 +71,16 @@ func consumeBytes(typ protowire.Type, b []byte) ([]byte, int, error) {
 	return v, n, nil
 }
 
-// cloneBytes copies a field out of the message buffer, so that records do
-// not pin whole request bodies or frames.
-func cloneBytes(b []byte) []byte {
+// fieldBytes is a bytes field as a slice of the message buffer, nil when
+// empty, with its capacity ending at its length. It is not a copy: the
+// stream layer copies an AppendInput's records into the batch it writes
+// before Submit returns, so a request body or frame is never held longer
+// (and none is reused while an input decoded from it is in use).
+func fieldBytes(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
 	}
-	return append([]byte(nil), b...)
+	return b[:len(b):len(b)]
 }
 
 // decodeAppendInput decodes an s2.v1.AppendInput.
@@ -147,7 +150,7 @@ func decodeAppendRecord(b []byte) (stream.AppendRecord, error) {
 			if err != nil {
 				return 0, err
 			}
-			r.Body = cloneBytes(v)
+			r.Body = fieldBytes(v)
 			return n, nil
 		}
 		return skipField, nil
@@ -165,9 +168,9 @@ func decodeHeader(b []byte) (stream.Header, error) {
 				return 0, err
 			}
 			if num == 1 {
-				h.Name = cloneBytes(v)
+				h.Name = fieldBytes(v)
 			} else {
-				h.Value = cloneBytes(v)
+				h.Value = fieldBytes(v)
 			}
 			return n, nil
 		}

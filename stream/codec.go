@@ -67,6 +67,24 @@ func encodeRecord(ts uint64, headers []Header, body []byte) []byte {
 }
 
 // appendRecordValue appends encodeRecord's encoding to dst.
+// recordValueLen is the length of appendRecordValue's encoding.
+func recordValueLen(headers []Header, body []byte) int {
+	n := 8 + uvarintLen(uint64(len(headers)))
+	for _, h := range headers {
+		n += uvarintLen(uint64(len(h.Name))) + len(h.Name) + uvarintLen(uint64(len(h.Value))) + len(h.Value)
+	}
+	return n + len(body)
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
 func appendRecordValue(dst []byte, ts uint64, headers []Header, body []byte) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, ts)
 	dst = binary.AppendUvarint(dst, uint64(len(headers)))

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -425,4 +426,69 @@ func TestCatchUpAcrossIteratorWindows(t *testing.T) {
 	if want := uint64(batches * perBatch); next != want {
 		t.Fatalf("read %d records, want %d", next, want)
 	}
+}
+
+// TestAppendBuffersReusable: once Append returns, the caller may reuse
+// its buffers; followers and readers still see what was appended (the
+// records they get alias the one copy the batch keeps).
+func TestAppendBuffersReusable(t *testing.T) {
+	e := readEnv(t, func(o *Options) { o.HeartbeatMin, o.HeartbeatMax = 20*time.Millisecond, 30*time.Millisecond })
+	ctx := e.ctx
+	sess, err := e.svc.OpenReadSession(ctx, "my-basin", "s", ReadRequest{SeqNum: u64(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	// Caught up: from here on the session follows live batches.
+	if b, err := sess.Next(ctx); err != nil || !b.IsHeartbeat() {
+		t.Fatalf("caught-up heartbeat: %+v %v", b, err)
+	}
+	name, value := []byte("h-name"), []byte("h-value")
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB: the batch's large-value path
+	small := []byte("small body")
+	want := []SequencedRecord{
+		{Headers: []Header{{Name: bytes.Clone(name), Value: bytes.Clone(value)}}, Body: bytes.Clone(small)},
+		{Body: bytes.Clone(big)},
+		{Headers: []Header{{Name: bytes.Clone(name), Value: nil}}},
+	}
+	e.append("my-basin", "s", AppendInput{Records: []AppendRecord{
+		{Headers: []Header{{Name: name, Value: value}}, Body: small},
+		{Body: big},
+		{Headers: []Header{{Name: name}}},
+	}})
+	for _, buf := range [][]byte{name, value, big, small} {
+		for i := range buf {
+			buf[i] = 'X'
+		}
+	}
+	check := func(what string, got []SequencedRecord) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d records, want %d", what, len(got), len(want))
+		}
+		for i, r := range got {
+			w := want[i]
+			if r.SeqNum != uint64(3+i) || !bytes.Equal(r.Body, w.Body) || len(r.Headers) != len(w.Headers) {
+				t.Fatalf("%s: record %d = seq %d, %d headers, body %.20q; want seq %d, %d headers, body %.20q", what, i, r.SeqNum, len(r.Headers), r.Body, 3+i, len(w.Headers), w.Body)
+			}
+			for j, h := range r.Headers {
+				if !bytes.Equal(h.Name, w.Headers[j].Name) || !bytes.Equal(h.Value, w.Headers[j].Value) {
+					t.Fatalf("%s: record %d header %d = %q: %q, want %q: %q", what, i, j, h.Name, h.Value, w.Headers[j].Name, w.Headers[j].Value)
+				}
+			}
+		}
+	}
+	var followed []SequencedRecord
+	for len(followed) < len(want) {
+		b, err := sess.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		followed = append(followed, b.Records...)
+	}
+	if sess.follower == nil {
+		t.Fatal("the records did not come from the live path")
+	}
+	check("follower", followed)
+	check("unary read", e.readAll("my-basin", "s")[3:])
 }

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"time"
 
@@ -158,23 +159,34 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 		prev = ts
 		records[i] = SequencedRecord{SeqNum: first + uint64(i), Timestamp: ts, Headers: r.Headers, Body: r.Body}
 	}
-	// Followers keep the records after the caller got its ack and may
-	// reuse its buffers, so they get a private copy.
-	cloneRecordData(records, v.metered)
-
 	var expiresAt time.Time
 	if rp := cfg.RetentionPolicy; !rp.Infinite && rp.AgeSecs <= uint64(maxExpirySecs) {
 		expiresAt = h.svc.now().Add(time.Duration(rp.AgeSecs) * time.Second)
 	}
 	b := engine.NewBatch()
-	// The batch copies what it is given, so one scratch buffer serves
-	// every key and value.
+	// Each record's value is encoded straight into the batch's memory:
+	// the one copy of its body that the server keeps. Followers keep the
+	// records after the caller got its ack and may reuse its buffers, so
+	// their records alias that copy too (it never changes once submitted).
+	// The batch copies keys, so one scratch buffer serves them all.
 	var scratch []byte
-	for _, r := range records {
+	for i := range records {
+		r := &records[i]
 		scratch = appendRecordKey(scratch[:0], h.id, r.SeqNum)
-		kl := len(scratch)
-		scratch = appendRecordValue(scratch, r.Timestamp, r.Headers, r.Body)
-		b.SetWithExpiry(scratch[:kl], scratch[kl:], expiresAt)
+		val := b.SetDeferred(scratch, recordValueLen(r.Headers, r.Body), expiresAt)
+		bodyAt := len(appendRecordValue(val[:0], r.Timestamp, r.Headers, nil))
+		copy(val[bodyAt:], r.Body)
+		if len(r.Headers) > 0 {
+			dec, err := decodeRecord(r.SeqNum, val)
+			if err != nil {
+				panic(fmt.Sprintf("stream: decoding a record just encoded: %v", err))
+			}
+			r.Headers = dec.Headers
+		}
+		r.Body = nil
+		if bodyAt < len(val) {
+			r.Body = val[bodyAt:len(val):len(val)]
+		}
 		b.SetWithExpiry(appendIndexKey(scratch[:0], h.id, r.Timestamp, r.SeqNum), nil, expiresAt)
 	}
 	// Commands take effect after the batch is sequenced: a fence guards
@@ -213,30 +225,6 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 	e.start = StreamPosition{SeqNum: first, Timestamp: records[0].Timestamp}
 	e.end = StreamPosition{SeqNum: st.next, Timestamp: prev}
 	return b, nil
-}
-
-// cloneRecordData copies the headers and bodies of records into one
-// allocation. metered bounds the bytes needed.
-func cloneRecordData(records []SequencedRecord, metered uint64) {
-	arena := make([]byte, 0, metered)
-	clone := func(b []byte) []byte {
-		if len(b) == 0 {
-			return nil
-		}
-		arena = append(arena, b...)
-		return arena[len(arena)-len(b) : len(arena) : len(arena)]
-	}
-	for i := range records {
-		r := &records[i]
-		if len(r.Headers) > 0 {
-			hs := make([]Header, len(r.Headers))
-			for j, h := range r.Headers {
-				hs[j] = Header{Name: clone(h.Name), Value: clone(h.Value)}
-			}
-			r.Headers = hs
-		}
-		r.Body = clone(r.Body)
-	}
 }
 
 // queueHasFailureLocked reports an entry whose write already failed but
