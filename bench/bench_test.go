@@ -181,3 +181,25 @@ func TestReportRendering(t *testing.T) {
 		}
 	}
 }
+
+func TestMountOf(t *testing.T) {
+	const mounts = `/dev/vda / ext4 rw,relatime 0 0
+tmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0
+proc /proc proc rw 0 0
+tmpfs /dev/shmem tmpfs rw 0 0
+`
+	for _, c := range []struct{ dir, mp, fs string }{
+		{"/dev/shm/s2lite-minio-1", "/dev/shm", "tmpfs"},
+		{"/dev/shm", "/dev/shm", "tmpfs"},
+		{"/tmp/s2lite-minio-1", "/", "ext4"},
+		{"/dev/shmx/a", "/", "ext4"}, // a prefix of the name is not a parent
+		{"/", "/", "ext4"},
+	} {
+		if mp, fs := mountOf(mounts, c.dir); mp != c.mp || fs != c.fs {
+			t.Errorf("mountOf(%q) = %q, %q; want %q, %q", c.dir, mp, fs, c.mp, c.fs)
+		}
+	}
+	if mp, fs := mountOf("", "/x"); mp != "" || fs != "" {
+		t.Errorf("mountOf of no mounts = %q, %q", mp, fs)
+	}
+}

@@ -135,7 +135,34 @@ func machine() string {
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		cpus = fmt.Sprint(strings.Count(string(data), "processor\t:"))
 	}
-	return fmt.Sprintf("%s, %s CPUs, MinIO on loopback", host, cpus)
+	return fmt.Sprintf("%s, %s CPUs, MinIO on loopback%s", host, cpus, minioStorage())
+}
+
+// minioStorage says which filesystem holds MinIO's data (from
+// S2LITE_MINIO_DIR, set by internal/tools/withminio, and /proc/mounts):
+// on a disk, the kernel's periodic writeback of MinIO's dirty pages shows
+// up as PUT stalls of tens of milliseconds; on tmpfs it does not.
+func minioStorage() string {
+	dir := os.Getenv("S2LITE_MINIO_DIR")
+	if dir == "" {
+		return ""
+	}
+	if abs, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = abs
+	}
+	mounts, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return ""
+	}
+	best, fsType := mountOf(string(mounts), dir)
+	switch fsType {
+	case "":
+		return ""
+	case "tmpfs":
+		return " (its data on tmpfs, in memory)"
+	default:
+		return fmt.Sprintf(" (its data on %s at %s)", fsType, best)
+	}
 }
 
 // value returns n random bytes.
@@ -529,4 +556,20 @@ func writeEngineMarkdown(path string, r EngineReport) error {
 	}
 	fmt.Fprintf(&b, "\nWarm-cache block hit ratio: %.2f.\n", rd.CacheHitRatio)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// mountOf finds the mount point holding dir in a /proc/mounts listing and
+// its filesystem type.
+func mountOf(mounts, dir string) (mountPoint, fsType string) {
+	for _, line := range strings.Split(mounts, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		mp := f[1]
+		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(mountPoint) {
+			mountPoint, fsType = mp, f[2]
+		}
+	}
+	return mountPoint, fsType
 }

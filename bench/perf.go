@@ -20,7 +20,9 @@ import (
 //	perf report -i dir/throughput-1.data --no-children --sort sym
 //
 // Go binaries keep frame pointers, so call graphs work without DWARF
-// unwinding.
+// unwinding. S2LITE_BENCH_SERVER_PERF_HZ sets the sampling frequency
+// (default 499): a cold catch-up read lasts about 0.2 s, so profiling it
+// needs a few thousand.
 
 func perfDir() string { return os.Getenv("S2LITE_BENCH_SERVER_PERF") }
 
@@ -35,7 +37,15 @@ func (sb *serverBench) profile(label string) func() {
 	}
 	name := strings.NewReplacer(" ", "-", ",", "", "/", "-").Replace(label)
 	out := filepath.Join(dir, name+".data")
-	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", out)
+	hz := "499"
+	if v := os.Getenv("S2LITE_BENCH_SERVER_PERF_HZ"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "S2LITE_BENCH_SERVER_PERF_HZ=%q: want a positive integer; using %s\n", v, hz)
+		} else {
+			hz = v
+		}
+	}
+	cmd := exec.Command("perf", "record", "-q", "-F", hz, "-g", "-p", strconv.Itoa(pid), "-o", out)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "perf record: %v\n", err)

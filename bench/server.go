@@ -144,8 +144,12 @@ type CatchUpResult struct {
 	Warm            []ReadRun `json:"warm"`
 	RawGetMiBSec    float64   `json:"raw_get_mib_per_sec_whole_tables_1_client"`
 	RawRangedMiBSec float64   `json:"raw_get_mib_per_sec_1mib_ranges_1_client"`
-	ColdRatio       float64   `json:"cold_over_raw_get"`
-	WarmMiBSec      float64   `json:"warm_mib_per_sec"`
+	// RawGetCPU is the cores each process used during the whole-table raw
+	// GETs: next to a read's CPU it tells whether the machine, not the
+	// server, bounds the cold read.
+	RawGetCPU  map[string]float64 `json:"raw_get_cores,omitempty"`
+	ColdRatio  float64            `json:"cold_over_raw_get"`
+	WarmMiBSec float64            `json:"warm_mib_per_sec"`
 }
 
 // ReadRun is one full read of the catch-up stream.
@@ -1178,9 +1182,11 @@ func (sb *serverBench) catchUpPhase() error {
 		tb += o.Size
 	}
 	cu.TableMiB = round2(float64(tb) / (1 << 20))
+	c0 := sb.meter.sample()
 	if cu.RawGetMiBSec, _, err = getBandwidth(sb.ctx, tables, objs, sb.scale(2*time.Second)); err != nil {
 		return err
 	}
+	cu.RawGetCPU = cores(c0, sb.meter.sample())
 	if cu.RawRangedMiBSec, err = rangedGetBandwidth(sb.ctx, tables, objs, 1<<20, sb.scale(2*time.Second)); err != nil {
 		return err
 	}

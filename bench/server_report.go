@@ -216,8 +216,12 @@ func writeWhereTimeGoes(b *strings.Builder, r *ServerReport) {
 	if c := r.CatchUp; c != nil && len(c.Cold) > 0 {
 		cold := c.Cold[0]
 		if cold.GETs > 0 {
-			p("- Cold catch-up: %d GETs averaging %.0f KiB for %.0f MiB read; their summed duration is %.3f s of the read's %.3f s, so the GETs are mostly not overlapped with the rest of the work; cores used (server / MinIO / bench): %s.\n",
+			p("- Cold catch-up: %d GETs averaging %.0f KiB for %.0f MiB read; their summed duration is %.3f s of the read's %.3f s (readahead overlaps them with decoding and sending); cores used (server / MinIO / bench): %s.\n",
 				cold.GETs, cold.GETMiB*1024/float64(cold.GETs), c.StreamMiB, cold.GETSeconds, cold.Seconds, coresCell(cold.CPU))
+		}
+		if rawMS, coldMS := cpuPerMiB(c.RawGetCPU, c.RawGetMiBSec), cpuPerMiB(cold.CPU, cold.MiBPerSec); rawMS > 0 && coldMS > 0 {
+			p("- CPU per MiB delivered, all processes: raw GET %.2f ms (cores server / MinIO / bench: %s), cold catch-up %.2f ms, of which the server %.2f ms. At that cost per MiB, both of the machine's 2 cores fully used would deliver at most %.0f MiB/s of cold catch-up, %.0f%% of raw GET.\n",
+				rawMS, coresCell(c.RawGetCPU), coldMS, cpuPerMiB(map[string]float64{"server": cold.CPU["server"]}, cold.MiBPerSec), 2000/coldMS, 100*2000/coldMS/c.RawGetMiBSec)
 		}
 		for _, w := range c.Warm {
 			if w.Path == "s2s" {
@@ -252,6 +256,19 @@ func maxOf(v []float64) float64 {
 		m = max(m, x)
 	}
 	return m
+}
+
+// cpuPerMiB is the CPU milliseconds, summed over processes, spent per MiB
+// at the given bandwidth; 0 when unknown.
+func cpuPerMiB(c map[string]float64, mibPerSec float64) float64 {
+	var sum float64
+	for _, v := range c {
+		sum += v
+	}
+	if sum == 0 || mibPerSec <= 0 {
+		return 0
+	}
+	return sum / mibPerSec * 1000
 }
 
 func coresCell(c map[string]float64) string {

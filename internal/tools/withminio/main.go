@@ -46,8 +46,9 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("withminio", flag.ContinueOnError)
 	keepData := fs.Bool("keep-data", false, "keep MinIO's data directory and log after the command ends")
+	parent := fs.String("dir", "", "where to create MinIO's data directory (default: the system temp directory); a tmpfs such as /dev/shm keeps the disk's writeback stalls out of MinIO's latencies")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: withminio [-keep-data] -- CMD [ARGS...]")
+		fmt.Fprintln(fs.Output(), "usage: withminio [-keep-data] [-dir DIR] -- CMD [ARGS...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,7 +71,7 @@ func run(args []string) int {
 		return 1
 	}
 
-	dir, err := os.MkdirTemp("", "s2lite-minio-")
+	dir, err := os.MkdirTemp(*parent, "s2lite-minio-")
 	if err != nil {
 		logf("%v", err)
 		return 1
@@ -100,7 +101,7 @@ func run(args []string) int {
 	}
 	logf("MinIO ready at %s after %v", srv.endpoint, time.Since(start).Round(time.Millisecond))
 
-	return runCommand(cmdArgs, srv.endpoint, sigs)
+	return runCommand(cmdArgs, srv.endpoint, dir, sigs)
 }
 
 func logf(format string, args ...any) {
@@ -292,8 +293,10 @@ func (s *server) stop() {
 }
 
 // runCommand runs the command with the test environment, forwarding
-// SIGINT and SIGTERM, and returns its exit code.
-func runCommand(args []string, endpoint string, sigs <-chan os.Signal) int {
+// SIGINT and SIGTERM, and returns its exit code. S2LITE_MINIO_DIR tells
+// the command where MinIO keeps its data (the benchmarks report which
+// filesystem that is).
+func runCommand(args []string, endpoint, dir string, sigs <-chan os.Signal) int {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(),
 		"AWS_ENDPOINT_URL_S3="+endpoint,
@@ -301,6 +304,7 @@ func runCommand(args []string, endpoint string, sigs <-chan os.Signal) int {
 		"AWS_SECRET_ACCESS_KEY="+secretKey,
 		"AWS_REGION=us-east-1",
 		"S2LITE_TEST_S3=1",
+		"S2LITE_MINIO_DIR="+dir,
 	)
 	cmd.Stdin = os.Stdin
 	cmd.Stdout = os.Stdout
