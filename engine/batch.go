@@ -54,11 +54,15 @@ func (b *Batch) Set(key, value []byte) { b.add(op{kind: opSet, key: key, value: 
 // SetWithExpiry writes key = value, visible until expiresAt. A zero time
 // means no expiry. Expiry has millisecond resolution.
 func (b *Batch) SetWithExpiry(key, value []byte, expiresAt time.Time) {
-	var ms int64
-	if !expiresAt.IsZero() {
-		ms = max(expiresAt.UnixMilli(), 1)
+	b.add(op{kind: opSet, key: key, value: value, expiry: expiryMillis(expiresAt)})
+}
+
+// expiryMillis is an operation's expiry: Unix milliseconds, 0 for never.
+func expiryMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
 	}
-	b.add(op{kind: opSet, key: key, value: value, expiry: ms})
+	return max(t.UnixMilli(), 1)
 }
 
 // SetDeferred adds key = value, visible until expiresAt (zero: no expiry),
@@ -68,13 +72,9 @@ func (b *Batch) SetWithExpiry(key, value []byte, expiresAt time.Time) {
 // once the batch is submitted it must not change, and like an Iterator's
 // values it may be read and retained for as long as the caller likes.
 func (b *Batch) SetDeferred(key []byte, n int, expiresAt time.Time) []byte {
-	var ms int64
-	if !expiresAt.IsZero() {
-		ms = max(expiresAt.UnixMilli(), 1)
-	}
 	key = b.copyBytes(key)
 	value := b.alloc(n)
-	b.ops = append(b.ops, op{kind: opSet, key: key, value: value, expiry: ms})
+	b.ops = append(b.ops, op{kind: opSet, key: key, value: value, expiry: expiryMillis(expiresAt)})
 	b.size += len(key) + n + 16
 	return value
 }

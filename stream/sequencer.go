@@ -174,8 +174,8 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 		r := &records[i]
 		scratch = appendRecordKey(scratch[:0], h.id, r.SeqNum)
 		val := b.SetDeferred(scratch, recordValueLen(r.Headers, r.Body), expiresAt)
-		bodyAt := len(appendRecordValue(val[:0], r.Timestamp, r.Headers, nil))
-		copy(val[bodyAt:], r.Body)
+		appendRecordValue(val[:0], r.Timestamp, r.Headers, r.Body)
+		bodyAt := len(val) - len(r.Body)
 		if len(r.Headers) > 0 {
 			dec, err := decodeRecord(r.SeqNum, val)
 			if err != nil {
