@@ -16,6 +16,7 @@ import (
 
 	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/engine"
+	"github.com/s2lite/s2lite/internal/initspec"
 	"github.com/s2lite/s2lite/server"
 	"github.com/s2lite/s2lite/stream"
 )
@@ -34,7 +35,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	var declared *initFile
+	var declared *initspec.Spec
 	if cfg.initFile != "" {
 		var err error
 		if declared, err = loadInitFile(cfg.initFile); err != nil {
@@ -80,7 +81,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		return errors.Join(svc.Close(), db.Close())
 	}
 	if declared != nil {
-		if err := declared.apply(openCtx, svc, log); err != nil {
+		if err := applyInitFile(openCtx, declared, svc, log); err != nil {
 			return errors.Join(err, closeBackend())
 		}
 	}
