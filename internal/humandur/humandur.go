@@ -79,21 +79,30 @@ func unitNanos(u string) (float64, bool) {
 	return 0, false
 }
 
-// Format writes seconds the way Parse reads them, largest units first:
-// 604800 is "7d", 9000 is "2h 30m", 0 is "0s".
+// Format writes whole seconds the way the S2 CLI prints durations (the
+// Rust humantime crate's format): years (365.25 days), months (30.44
+// days), days, hours, minutes and seconds that are not zero, e.g. 604800
+// is "7days", 9000 is "2h 30m", 0 is "0s". Parse reads it back.
 func Format(secs uint64) string {
 	if secs == 0 {
 		return "0s"
 	}
 	var parts []string
 	for _, u := range []struct {
-		name string
-		secs uint64
-	}{{"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1}} {
-		if n := secs / u.secs; n > 0 {
-			parts = append(parts, strconv.FormatUint(n, 10)+u.name)
-			secs -= n * u.secs
+		name   string
+		secs   uint64
+		plural bool
+	}{{"year", 31_557_600, true}, {"month", 2_630_016, true}, {"day", 86400, true}, {"h", 3600, false}, {"m", 60, false}, {"s", 1, false}} {
+		n := secs / u.secs
+		if n == 0 {
+			continue
 		}
+		secs -= n * u.secs
+		p := strconv.FormatUint(n, 10) + u.name
+		if u.plural && n > 1 {
+			p += "s"
+		}
+		parts = append(parts, p)
 	}
 	return strings.Join(parts, " ")
 }

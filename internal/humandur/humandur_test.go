@@ -19,7 +19,10 @@ func TestParse(t *testing.T) {
 }
 
 func TestFormatRoundTrips(t *testing.T) {
-	for secs, want := range map[uint64]string{0: "0s", 604800: "7d", 9000: "2h 30m", 90061: "1d 1h 1m 1s", 59: "59s"} {
+	for secs, want := range map[uint64]string{
+		0: "0s", 604800: "7days", 86400: "1day", 3600: "1h", 9000: "2h 30m", 90061: "1day 1h 1m 1s", 59: "59s",
+		5184000: "1month 29days 13h 26m 24s", 31_557_600: "1year",
+	} {
 		if got := Format(secs); got != want {
 			t.Errorf("Format(%d) = %q, want %q", secs, got, want)
 		}

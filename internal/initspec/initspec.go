@@ -70,6 +70,9 @@ type DeleteOnEmpty struct {
 }
 
 type fileJSON struct {
+	// Schema is the JSON Schema reference editors use ("$schema"); the
+	// official CLI's spec files carry one, so it is accepted and ignored.
+	Schema string      `json:"$schema"`
 	Basins []basinJSON `json:"basins"`
 }
 

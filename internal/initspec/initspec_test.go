@@ -3,7 +3,7 @@ package initspec
 import "testing"
 
 func TestParse(t *testing.T) {
-	good := `{"basins":[{"name":"my-basin",
+	good := `{"$schema":"./schema.json","basins":[{"name":"my-basin",
 	  "config":{"default_stream_config":{"storage_class":"express","retention_policy":"7d",
 	            "timestamping":{"mode":"client-prefer","uncapped":false},
 	            "delete_on_empty":{"min_age":"1h"}},
