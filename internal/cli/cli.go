@@ -202,7 +202,7 @@ func ExitCode(err error) int {
 	case strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
 		strings.HasPrefix(err.Error(), "unknown shorthand flag") || strings.Contains(err.Error(), "flag needs an argument") ||
 		strings.HasPrefix(err.Error(), "invalid argument") || strings.Contains(err.Error(), "arg(s)") ||
-		strings.HasPrefix(err.Error(), "if any flags in the group"):
+		strings.HasPrefix(err.Error(), "if any flags in the group") || strings.HasPrefix(err.Error(), "required flag"):
 		// cobra's and pflag's own parse errors.
 		return ExitUsage
 	}
