@@ -16,7 +16,12 @@ import (
 )
 
 // A minimal S2S client for tests, written from API 10.2 rather than from
-// s2s_frame.go, over the env's h2c client.
+// s2s_frame.go, over the env's h2c client. It stays raw on purpose, beside
+// the client package that tests of ordinary flows use (TestStoreKinds): the
+// protocol tests here send what a well-behaved client never would
+// (malformed frames, reserved or invalid compression bits, terminal frames
+// from the client, sessions over HTTP/1.1) and check replies frame by
+// frame.
 
 type s2sConn struct {
 	t      testing.TB
