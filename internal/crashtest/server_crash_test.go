@@ -3,9 +3,10 @@ package crashtest
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/s2lite/s2lite/client"
 )
 
 // serverCase is one row of the server crash matrix: the s2lite process
@@ -116,11 +119,15 @@ type serverMatrix struct {
 func (m *serverMatrix) setup(t *testing.T) {
 	ctx := context.Background()
 	p := startServer(t, m.bins.plain, m.st, "")
-	api := newAPIClient(p.mustReady(t))
+	api := newAPIClient(t, p.mustReady(t))
 	defer api.close()
-	api.mustCall(t, ctx, "POST", "/v1/basins", "", map[string]any{"basin": crashBasin}, 201)
+	if _, err := api.c.CreateBasin(ctx, crashBasin, client.CreateBasinOptions{}); err != nil {
+		t.Fatalf("create basin: %v", err)
+	}
 	for _, s := range m.ledger.streams {
-		api.mustCall(t, ctx, "POST", "/v1/streams", crashBasin, map[string]any{"stream": s.name}, 201)
+		if _, err := api.basin.CreateStream(ctx, s.name, client.CreateStreamOptions{}); err != nil {
+			t.Fatalf("create stream %q: %v", s.name, err)
+		}
 	}
 	p.stop(t, syscall.SIGTERM)
 	if c := p.exitCode(); c != 0 {
@@ -216,7 +223,7 @@ func (m *serverMatrix) runServer(t *testing.T, bin, failpoints string, killAfter
 	addr := p.ready(t)
 	res := runResult{proc: p, listened: addr != "", startup: time.Since(p.started)}
 	if addr != "" {
-		api := newAPIClient(addr)
+		api := newAPIClient(t, addr)
 		var acks atomic.Int64
 		var stall atomic.Pointer[string]
 		// Writes that stall for good are a liveness problem, not a lost
@@ -277,60 +284,56 @@ func (m *serverMatrix) client(api *apiClient, rng *rand.Rand, c int, exited <-ch
 		default:
 		}
 		b := m.newBatch(rng, c, seq)
-		body := map[string]any{}
-		recs := make([]jsonRecord, len(b.recs))
-		for i, r := range b.recs {
-			recs[i] = toJSONRecord(r)
-		}
-		body["records"] = recs
-		if b.fencingToken != nil {
-			body["fencing_token"] = *b.fencingToken
-		}
-		if b.matchSeq != nil {
-			body["match_seq_num"] = *b.matchSeq
+		in := client.AppendInput{FencingToken: b.fencingToken, MatchSeqNum: b.matchSeq}
+		for _, r := range b.recs {
+			in.Records = append(in.Records, r.appendRecord())
 		}
 		m.ledger.register(b)
 		b.sendMs = time.Now().UnixMilli()
-		code, resp, err := api.call(ctx, "POST", "/v1/streams/"+b.stream.name+"/records", crashBasin, body)
+		ack, err := api.basin.Stream(b.stream.name).Append(ctx, in)
 		done := time.Now().UnixMilli()
-		var ack appendAck
+		var (
+			condErr *client.AppendConditionError
+			apiErr  *client.Error
+		)
 		switch {
-		case err != nil:
-			m.ledger.complete(b, outUnknown, ack, nil, done)
-			cs.unknown++
-			// The server is dying: do not hammer a closed port.
-			select {
-			case <-exited:
-			case <-time.After(50 * time.Millisecond):
-			}
-		case code == 200:
-			if jerr := json.Unmarshal(resp, &ack); jerr != nil {
-				m.ledger.complete(b, outUnknown, ack, nil, done)
-				cs.unknown++
-				continue
-			}
+		case err == nil:
 			if ack.End.SeqNum-ack.Start.SeqNum != uint64(len(b.recs)) || ack.Tail.SeqNum < ack.End.SeqNum {
-				cs.err = fmt.Errorf("append of %d records acknowledged as %s", len(b.recs), resp)
+				cs.err = fmt.Errorf("append of %d records acknowledged as %+v", len(b.recs), ack)
 			}
 			m.ledger.complete(b, outAcked, ack, nil, done)
 			cs.acked++
 			acks.Add(1)
-		case code == 412:
-			var mm map[string]any
-			if jerr := json.Unmarshal(resp, &mm); jerr != nil || len(mm) != 1 {
-				cs.err = fmt.Errorf("412 with body %s", resp)
+		case errors.As(err, &condErr):
+			if condErr.SeqNumMismatch != nil && condErr.FencingTokenMismatch != nil {
+				cs.err = fmt.Errorf("412 with two mismatches: %w", err)
 			}
-			m.ledger.complete(b, outRejected, ack, mm, done)
+			m.ledger.complete(b, outRejected, client.AppendAck{}, condErr, done)
 			cs.rejected++
-		case code >= 500:
-			m.ledger.complete(b, outUnknown, ack, nil, done)
+		case errors.As(err, &apiErr) && apiErr.Status == http.StatusPreconditionFailed:
+			// A 412 without the mismatch the API defines for it.
+			cs.err = fmt.Errorf("append to %q: %w", b.stream.name, err)
+			m.ledger.complete(b, outRejected, client.AppendAck{}, nil, done)
+			cs.rejected++
+		case errors.As(err, &apiErr) && apiErr.Status >= 500:
+			m.ledger.complete(b, outUnknown, client.AppendAck{}, nil, done)
 			cs.unknown++
 			cs.failed++
-		default:
-			m.ledger.complete(b, outUnknown, ack, nil, done)
+		case errors.As(err, &apiErr):
+			m.ledger.complete(b, outUnknown, client.AppendAck{}, nil, done)
 			cs.unknown++
 			if cs.err == nil {
-				cs.err = fmt.Errorf("append to %q: status %d: %s", b.stream.name, code, resp)
+				cs.err = fmt.Errorf("append to %q: %w", b.stream.name, err)
+			}
+		default:
+			// No answer (a transport failure: the server is dying), or an
+			// answer that did not decode: the batch is in doubt.
+			m.ledger.complete(b, outUnknown, client.AppendAck{}, nil, done)
+			cs.unknown++
+			// Do not hammer a closed port.
+			select {
+			case <-exited:
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
 	}
@@ -439,7 +442,7 @@ func (m *serverMatrix) verify(t *testing.T) string {
 	var startup [2]time.Duration
 	for i := range snaps {
 		p := startServer(t, m.bins.plain, m.st, "")
-		api := newAPIClient(p.mustReady(t))
+		api := newAPIClient(t, p.mustReady(t))
 		startup[i] = time.Since(p.started)
 		for _, s := range m.ledger.streams {
 			snap, err := m.readStream(ctx, api, s)
@@ -478,41 +481,27 @@ func (m *serverMatrix) verify(t *testing.T) string {
 // (the read starts at the trim point), and its fencing token, from the 412
 // that appends with a wrong token, and with an old one, get.
 func (m *serverMatrix) readStream(ctx context.Context, api *apiClient, s *streamLedger) (*streamSnapshot, error) {
-	path := "/v1/streams/" + s.name + "/records"
-	code, b, err := api.call(ctx, "GET", path+"/tail", crashBasin, nil)
-	if err != nil || code != 200 {
-		return nil, fmt.Errorf("check tail: status %d, %v: %s", code, err, b)
+	st := api.basin.Stream(s.name)
+	tail, err := st.CheckTail(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check tail: %w", err)
 	}
-	var tr struct {
-		Tail *position `json:"tail"`
-	}
-	if err := json.Unmarshal(b, &tr); err != nil || tr.Tail == nil {
-		return nil, fmt.Errorf("check tail: %s", b)
-	}
-	snap := &streamSnapshot{tail: *tr.Tail, first: tr.Tail.SeqNum}
+	snap := &streamSnapshot{tail: tail, first: tail.SeqNum}
 	next := uint64(0)
 	for page := 0; next < snap.tail.SeqNum; page++ {
 		if page > 100_000 {
 			return nil, fmt.Errorf("read does not end")
 		}
-		code, b, err := api.call(ctx, "GET", fmt.Sprintf("%s?seq_num=%d&count=1000", path, next), crashBasin, nil)
-		if err != nil || code != 200 {
-			return nil, fmt.Errorf("read from %d (tail %d): status %d, %v: %s", next, snap.tail.SeqNum, code, err, b)
-		}
-		var rb struct {
-			Records []jsonRecord `json:"records"`
-		}
-		if err := json.Unmarshal(b, &rb); err != nil {
-			return nil, fmt.Errorf("read from %d: %v", next, err)
+		count := uint64(1000)
+		rb, err := st.Read(ctx, client.ReadOptions{Start: client.FromSeqNum(next), Count: &count})
+		if err != nil {
+			return nil, fmt.Errorf("read from %d (tail %d): %w", next, snap.tail.SeqNum, err)
 		}
 		if len(rb.Records) == 0 {
 			return nil, fmt.Errorf("read from %d returned nothing below the tail %d", next, snap.tail.SeqNum)
 		}
-		for _, j := range rb.Records {
-			r, err := fromJSONRecord(j)
-			if err != nil {
-				return nil, fmt.Errorf("read from %d: %v", next, err)
-			}
+		for _, sr := range rb.Records {
+			r := readRecordOf(sr)
 			if r.seq < next {
 				return nil, fmt.Errorf("read from %d returned seq %d", next, r.seq)
 			}
@@ -524,18 +513,15 @@ func (m *serverMatrix) readStream(ctx context.Context, api *apiClient, s *stream
 		snap.first = snap.recs[0].seq
 	}
 	probe := func(token string) (string, error) {
-		body := map[string]any{"records": []jsonRecord{{Body: b64([]byte("probe"))}}, "fencing_token": token}
-		code, b, err := api.call(ctx, "POST", path, crashBasin, body)
-		if err != nil {
-			return "", err
+		ack, err := st.Append(ctx, client.AppendInput{Records: []client.AppendRecord{{Body: []byte("probe")}}, FencingToken: &token})
+		var condErr *client.AppendConditionError
+		switch {
+		case err == nil:
+			return "", fmt.Errorf("append with the fencing token %q acknowledged as %+v, want 412 fencing_token_mismatch", token, ack)
+		case !errors.As(err, &condErr) || condErr.FencingTokenMismatch == nil:
+			return "", fmt.Errorf("append with the fencing token %q: %w; want 412 fencing_token_mismatch", token, err)
 		}
-		var mm struct {
-			Token *string `json:"fencing_token_mismatch"`
-		}
-		if code != 412 || json.Unmarshal(b, &mm) != nil || mm.Token == nil {
-			return "", fmt.Errorf("append with the fencing token %q: status %d %s, want 412 fencing_token_mismatch", token, code, b)
-		}
-		return *mm.Token, nil
+		return *condErr.FencingTokenMismatch, nil
 	}
 	if snap.token, err = probe("crashtest-not-a-token"); err != nil {
 		return nil, err
@@ -561,12 +547,12 @@ const stallAfter = 250 * time.Millisecond
 func stallNote(api *apiClient) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, b, err := api.call(ctx, "GET", "/metrics", "", nil)
+	metrics, err := api.metrics(ctx)
 	if err != nil {
 		return fmt.Sprintf("no append acknowledged %v after listening (metrics: %v)", stallAfter, err)
 	}
 	var stalled, l0 string
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(metrics, "\n") {
 		if v, ok := strings.CutPrefix(line, "s2lite_engine_writers_stalled "); ok {
 			stalled = v
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+
+	"github.com/s2lite/s2lite/client"
 )
 
 // TestServerLedgerCheck makes sure the checker of the server crash matrix
@@ -47,13 +49,13 @@ func TestServerLedgerCheck(t *testing.T) {
 			m[b.id] = b
 			switch b.id {
 			case "r":
-				l.complete(b, outRejected, appendAck{}, map[string]any{"fencing_token_mismatch": "f:f"}, 6000)
+				l.complete(b, outRejected, client.AppendAck{}, &client.AppendConditionError{FencingTokenMismatch: tok("f:f")}, 6000)
 				continue
 			case "u":
-				l.complete(b, outUnknown, appendAck{}, nil, 6000)
+				l.complete(b, outUnknown, client.AppendAck{}, nil, 6000)
 			default:
 				n := uint64(len(b.recs))
-				ack := appendAck{Start: position{seq, stamps[i][0]}, End: position{seq + n, stamps[i][n-1]}, Tail: position{seq + n, stamps[i][n-1]}}
+				ack := client.AppendAck{Start: pos(seq, stamps[i][0]), End: pos(seq+n, stamps[i][n-1]), Tail: pos(seq+n, stamps[i][n-1])}
 				l.complete(b, outAcked, ack, nil, 6000)
 			}
 			for j, r := range b.recs {
@@ -64,7 +66,7 @@ func TestServerLedgerCheck(t *testing.T) {
 		snap.recs = snap.recs[2:]
 		snap.first = 2
 		last := snap.recs[len(snap.recs)-1]
-		snap.tail = position{last.seq + 1, last.ts}
+		snap.tail = pos(last.seq+1, last.ts)
 		return scenario{l, s, snap, m}
 	}
 
@@ -131,5 +133,7 @@ func TestServerLedgerCheck(t *testing.T) {
 func cut(s *streamSnapshot, n int) {
 	s.recs = s.recs[:n]
 	last := s.recs[n-1]
-	s.tail = position{last.seq + 1, last.ts}
+	s.tail = pos(last.seq+1, last.ts)
 }
+
+func pos(seq, ts uint64) client.Position { return client.Position{SeqNum: seq, Timestamp: ts} }

@@ -7,7 +7,6 @@ package crashtest
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/s2lite/s2lite/client"
 )
 
 type batchKind int
@@ -43,15 +44,13 @@ type sentRecord struct {
 	body    []byte
 }
 
-type position struct {
-	SeqNum    uint64 `json:"seq_num"`
-	Timestamp uint64 `json:"timestamp"`
-}
-
-type appendAck struct {
-	Start position `json:"start"`
-	End   position `json:"end"`
-	Tail  position `json:"tail"`
+// appendRecord is r as the client sends it.
+func (r sentRecord) appendRecord() client.AppendRecord {
+	a := client.AppendRecord{Timestamp: r.ts, Body: r.body}
+	for _, h := range r.headers {
+		a.Headers = append(a.Headers, client.Header{Name: h.name, Value: h.value})
+	}
+	return a
 }
 
 // sentBatch is one append request.
@@ -68,7 +67,7 @@ type sentBatch struct {
 
 	sendMs, doneMs int64 // wall clock around the request
 	outcome        appendOutcome
-	ack            appendAck
+	ack            client.AppendAck
 	// at is where a verification found the batch (its first seq num), -1
 	// while never found.
 	at int64
@@ -81,9 +80,18 @@ type readRecord struct {
 	body    []byte
 }
 
+// readRecordOf is a record read back through the client.
+func readRecordOf(r client.SequencedRecord) readRecord {
+	rr := readRecord{seq: r.SeqNum, ts: r.Timestamp, body: r.Body}
+	for _, h := range r.Headers {
+		rr.headers = append(rr.headers, header{h.Name, h.Value})
+	}
+	return rr
+}
+
 // streamSnapshot is a stream as one server process showed it.
 type streamSnapshot struct {
-	tail  position
+	tail  client.Position
 	first uint64 // the first record's seq num (the tail if there is none)
 	recs  []readRecord
 	token string // the fencing token, from a 412 to a wrong token
@@ -204,8 +212,9 @@ func (l *serverLedger) register(b *sentBatch) {
 	b.stream.batches = append(b.stream.batches, b)
 }
 
-// complete records a batch's outcome and updates the clients' hints.
-func (l *serverLedger) complete(b *sentBatch, o appendOutcome, ack appendAck, mismatch map[string]any, doneMs int64) {
+// complete records a batch's outcome and updates the clients' hints;
+// mismatch is what a rejection (412) said, if anything.
+func (l *serverLedger) complete(b *sentBatch, o appendOutcome, ack client.AppendAck, mismatch *client.AppendConditionError, doneMs int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b.outcome, b.ack, b.doneMs = o, ack, doneMs
@@ -225,11 +234,11 @@ func (l *serverLedger) complete(b *sentBatch, o appendOutcome, ack appendAck, mi
 			s.ackedTrim = max(s.ackedTrim, min(b.trimTo, ack.Start.SeqNum+2))
 		}
 	case outRejected:
-		if v, ok := mismatch["seq_num_mismatch"].(float64); ok {
-			s.nextSeq = uint64(v)
+		if mismatch != nil && mismatch.SeqNumMismatch != nil {
+			s.nextSeq = *mismatch.SeqNumMismatch
 		}
-		if v, ok := mismatch["fencing_token_mismatch"].(string); ok {
-			s.token = v
+		if mismatch != nil && mismatch.FencingTokenMismatch != nil {
+			s.token = *mismatch.FencingTokenMismatch
 		}
 	}
 }
@@ -550,46 +559,4 @@ func beUint64(b []byte) uint64 {
 		v = v<<8 | uint64(c)
 	}
 	return v
-}
-
-// jsonRecord is a record in the JSON API, strings in base64.
-type jsonRecord struct {
-	SeqNum    *uint64    `json:"seq_num,omitempty"`
-	Timestamp *uint64    `json:"timestamp,omitempty"`
-	Headers   [][]string `json:"headers,omitempty"`
-	Body      string     `json:"body,omitempty"`
-}
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-
-func toJSONRecord(r sentRecord) jsonRecord {
-	j := jsonRecord{Timestamp: r.ts, Body: b64(r.body)}
-	for _, h := range r.headers {
-		j.Headers = append(j.Headers, []string{b64(h.name), b64(h.value)})
-	}
-	return j
-}
-
-func fromJSONRecord(j jsonRecord) (readRecord, error) {
-	var r readRecord
-	if j.SeqNum == nil || j.Timestamp == nil {
-		return r, fmt.Errorf("record without seq_num or timestamp")
-	}
-	r.seq, r.ts = *j.SeqNum, *j.Timestamp
-	var err error
-	if r.body, err = base64.StdEncoding.DecodeString(j.Body); err != nil {
-		return r, err
-	}
-	for _, h := range j.Headers {
-		if len(h) != 2 {
-			return r, fmt.Errorf("header of %d strings", len(h))
-		}
-		n, err1 := base64.StdEncoding.DecodeString(h[0])
-		v, err2 := base64.StdEncoding.DecodeString(h[1])
-		if err1 != nil || err2 != nil {
-			return r, fmt.Errorf("header not base64: %q", h)
-		}
-		r.headers = append(r.headers, header{n, v})
-	}
-	return r, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s2lite/s2lite/client"
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/objstore"
 )
@@ -55,15 +56,14 @@ func TestServerWritesStallAfterRestart(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	p := startServer(t, bin, serverStore{args: []string{"--local-root", dir}}, "")
-	api := newAPIClient(p.mustReady(t))
+	api := newAPIClient(t, p.mustReady(t))
 	defer api.close()
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	code, body, err := api.call(wctx, "POST", "/v1/basins", "", map[string]any{"basin": crashBasin})
-	if err != nil || code != 201 {
-		t.Fatalf("with %d tables in L0, the first write after the restart (create basin) got status %d, %v after %v: %s",
-			l0, code, err, time.Since(start).Round(time.Millisecond), body)
+	if _, err := api.c.CreateBasin(wctx, crashBasin, client.CreateBasinOptions{}); err != nil {
+		t.Fatalf("with %d tables in L0, the first write after the restart (create basin) failed after %v: %v",
+			l0, time.Since(start).Round(time.Millisecond), err)
 	}
 	t.Logf("create basin took %v", time.Since(start).Round(time.Millisecond))
 }

@@ -1,23 +1,21 @@
 package lincheck
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"time"
+
+	"github.com/s2lite/s2lite/client"
 )
 
-// Client speaks the unary JSON record API of one server.
+// Client makes the model's calls on one server through the public Go
+// client, in unary JSON.
 type Client struct {
 	base  string // http://127.0.0.1:port
-	basin string
-	http  *http.Client
+	c     *client.Client
+	basin *client.Basin
 }
 
 // ErrUnexpected wraps a response that is neither an outcome the model
@@ -25,110 +23,94 @@ type Client struct {
 var ErrUnexpected = errors.New("lincheck: unexpected response")
 
 // NewClient returns a client of the server at base. timeout bounds each
-// call; a call that times out has an unknown outcome.
-func NewClient(base, basin string, tr http.RoundTripper, timeout time.Duration) *Client {
-	return &Client{base: base, basin: basin, http: &http.Client{Transport: tr, Timeout: timeout}}
-}
-
-type jsonPos struct {
-	SeqNum    uint64 `json:"seq_num"`
-	Timestamp uint64 `json:"timestamp"`
-}
-
-type jsonRecord struct {
-	SeqNum  uint64      `json:"seq_num,omitempty"`
-	Headers [][2]string `json:"headers,omitempty"`
-	Body    string      `json:"body,omitempty"`
-}
-
-// do sends one request; status 0 means no response (the outcome is
-// unknown).
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, body any) (int, []byte, error) {
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+// call; a call that times out has an unknown outcome. Close releases its
+// connections.
+func NewClient(base, basin string, timeout time.Duration) (*Client, error) {
+	c, err := client.New(client.Config{
+		AccountEndpoint: base,
+		// JSON (records in base64): the server's JSON record path is the
+		// one these checks have always covered.
+		Format: client.FormatJSON,
+		// One attempt per call: the history needs each call's exact
+		// outcome, and a retry would hide the 5xx and lost connections
+		// that make an outcome unknown.
+		MaxAttempts:    1,
+		RequestTimeout: timeout,
+	})
 	if err != nil {
-		return 0, nil, err
+		return nil, fmt.Errorf("lincheck: %w", err)
 	}
-	req.Header.Set("s2-basin", c.basin)
-	if body != nil {
-		req.Header.Set("content-type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, err
-	}
-	return resp.StatusCode, b, nil
+	return &Client{base: base, c: c, basin: c.Basin(basin)}, nil
 }
 
-func recordsPath(stream string) string {
-	return "/v1/streams/" + url.PathEscape(stream) + "/records"
+// Close releases idle connections. A server shutting down waits for a
+// connection it accepted but got no request on, so tests close clients
+// before their servers.
+func (c *Client) Close() { c.c.Close() }
+
+// noAnswer reports an error that means no answer came: a transport
+// failure or the end of the call's context. The request may or may not
+// have reached the server.
+func noAnswer(err error) bool {
+	var te *client.TransportError
+	return errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// httpStatus is the HTTP status of the answer a call got: 200 for a
+// success, the status of an error answer, 0 when there was none (no
+// answer, or a failure of the client's own such as an answer it could not
+// decode).
+func httpStatus(err error) int {
+	var (
+		apiErr   *client.Error
+		condErr  *client.AppendConditionError
+		rangeErr *client.RangeNotSatisfiableError
+	)
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &condErr):
+		return http.StatusPreconditionFailed
+	case errors.As(err, &rangeErr):
+		return http.StatusRequestedRangeNotSatisfiable
+	case errors.As(err, &apiErr):
+		return apiErr.Status
+	}
+	return 0
 }
 
 // Append sends in (an Append input) and returns the outcome and the HTTP
 // status. Transport errors, 408 and 5xx are an Unknown outcome, not an
 // error; err is set only for responses the model has no place for.
 func (c *Client) Append(ctx context.Context, in Input) (Output, int, error) {
-	type appendInput struct {
-		Records      []jsonRecord `json:"records"`
-		MatchSeqNum  *uint64      `json:"match_seq_num,omitempty"`
-		FencingToken *string      `json:"fencing_token,omitempty"`
-	}
-	var body appendInput
+	var input client.AppendInput
 	for _, r := range in.Records {
 		if tok, ok := fenceToken(r); ok {
-			body.Records = append(body.Records, jsonRecord{Headers: [][2]string{{"", "fence"}}, Body: tok})
+			input.Records = append(input.Records, client.FenceRecord(tok))
 		} else {
-			body.Records = append(body.Records, jsonRecord{Body: r})
+			input.Records = append(input.Records, client.AppendRecord{Body: []byte(r)})
 		}
 	}
 	if in.HasMatch {
-		body.MatchSeqNum = &in.Match
+		input.MatchSeqNum = &in.Match
 	}
 	if in.HasToken {
-		body.FencingToken = &in.Token
+		input.FencingToken = &in.Token
 	}
-	status, b, err := c.do(ctx, http.MethodPost, recordsPath(in.Stream), nil, body)
+	ack, err := c.basin.Stream(in.Stream).Append(ctx, input)
+	status := httpStatus(err)
+	var condErr *client.AppendConditionError
 	switch {
-	case err != nil || unknownStatus(status):
-		return Output{Status: Unknown}, status, nil
-	case status == http.StatusOK:
-		var ack struct{ Start, End, Tail jsonPos }
-		if err := json.Unmarshal(b, &ack); err != nil {
-			return Output{}, status, fmt.Errorf("%w: ack %s: %v", ErrUnexpected, b, err)
-		}
+	case err == nil:
 		return Output{Status: OK, Start: ack.Start.SeqNum, End: ack.End.SeqNum, Tail: ack.Tail.SeqNum}, status, nil
-	case status == http.StatusPreconditionFailed:
-		var m struct {
-			SeqNumMismatch       *uint64 `json:"seq_num_mismatch"`
-			FencingTokenMismatch *string `json:"fencing_token_mismatch"`
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return Output{}, status, fmt.Errorf("%w: 412 %s: %v", ErrUnexpected, b, err)
-		}
-		switch {
-		case m.SeqNumMismatch != nil:
-			return Output{Status: SeqMismatch, Expected: *m.SeqNumMismatch}, status, nil
-		case m.FencingTokenMismatch != nil:
-			return Output{Status: TokenMismatch, Token: *m.FencingTokenMismatch}, status, nil
-		}
+	case noAnswer(err) || unknownStatus(status):
+		return Output{Status: Unknown}, status, nil
+	case errors.As(err, &condErr) && condErr.SeqNumMismatch != nil:
+		return Output{Status: SeqMismatch, Expected: *condErr.SeqNumMismatch}, status, nil
+	case errors.As(err, &condErr) && condErr.FencingTokenMismatch != nil:
+		return Output{Status: TokenMismatch, Token: *condErr.FencingTokenMismatch}, status, nil
 	}
-	return Output{}, status, fmt.Errorf("%w: append: %d %s", ErrUnexpected, status, b)
+	return Output{}, status, fmt.Errorf("%w: append: %w", ErrUnexpected, err)
 }
 
 // unknownStatus reports a status whose outcome is unknown: request_timeout
@@ -145,60 +127,51 @@ func isNoOutcome(err error) bool { return errors.Is(err, errNoOutcome) }
 
 // Read does a unary read of in (a Read input).
 func (c *Client) Read(ctx context.Context, in Input) (Output, int, error) {
-	q := url.Values{"seq_num": {strconv.FormatUint(in.Start, 10)}}
+	o := client.ReadOptions{Start: client.FromSeqNum(in.Start)}
 	if in.Count > 0 {
-		q.Set("count", strconv.FormatUint(in.Count, 10))
+		o.Count = &in.Count
 	}
-	status, b, err := c.do(ctx, http.MethodGet, recordsPath(in.Stream), q, nil)
+	batch, err := c.basin.Stream(in.Stream).Read(ctx, o)
+	status := httpStatus(err)
+	var rangeErr *client.RangeNotSatisfiableError
 	switch {
-	case err != nil || unknownStatus(status):
-		return Output{}, status, fmt.Errorf("%w: read: %d %s %v", errNoOutcome, status, b, err)
-	case status == http.StatusOK:
-		var batch struct{ Records []jsonRecord }
-		if err := json.Unmarshal(b, &batch); err != nil {
-			return Output{}, status, fmt.Errorf("%w: read %s: %v", ErrUnexpected, b, err)
-		}
+	case err == nil:
 		out := Output{Status: OK, Records: make([]Record, 0, len(batch.Records))}
 		for _, r := range batch.Records {
-			data := r.Body
+			data := string(r.Body)
 			switch {
-			case len(r.Headers) == 1 && r.Headers[0] == [2]string{"", "fence"}:
-				data = FenceRecord(r.Body)
+			case r.Command() == client.CommandFence:
+				data = FenceRecord(data)
 			case len(r.Headers) > 0:
 				return Output{}, status, fmt.Errorf("%w: read a record with headers %q", ErrUnexpected, r.Headers)
 			}
 			out.Records = append(out.Records, Record{Seq: r.SeqNum, Data: data})
 		}
 		return out, status, nil
-	case status == http.StatusRequestedRangeNotSatisfiable:
-		var m struct{ Tail jsonPos }
-		if err := json.Unmarshal(b, &m); err != nil {
-			return Output{}, status, fmt.Errorf("%w: 416 %s: %v", ErrUnexpected, b, err)
-		}
-		return Output{Status: OutOfRange, Tail: m.Tail.SeqNum}, status, nil
+	case noAnswer(err) || unknownStatus(status):
+		return Output{}, status, fmt.Errorf("%w: read: %w", errNoOutcome, err)
+	case errors.As(err, &rangeErr):
+		return Output{Status: OutOfRange, Tail: rangeErr.Tail.SeqNum}, status, nil
 	}
-	return Output{}, status, fmt.Errorf("%w: read: %d %s", ErrUnexpected, status, b)
+	return Output{}, status, fmt.Errorf("%w: read: %w", ErrUnexpected, err)
 }
 
 // CheckTail asks for the tail of in.Stream.
 func (c *Client) CheckTail(ctx context.Context, in Input) (Output, int, error) {
-	status, b, err := c.do(ctx, http.MethodGet, recordsPath(in.Stream)+"/tail", nil, nil)
+	tail, err := c.basin.Stream(in.Stream).CheckTail(ctx)
+	status := httpStatus(err)
 	switch {
-	case err != nil || unknownStatus(status):
-		return Output{}, status, fmt.Errorf("%w: check tail: %d %s %v", errNoOutcome, status, b, err)
-	case status == http.StatusOK:
-		var m struct{ Tail jsonPos }
-		if err := json.Unmarshal(b, &m); err != nil {
-			return Output{}, status, fmt.Errorf("%w: tail %s: %v", ErrUnexpected, b, err)
-		}
-		return Output{Status: OK, Tail: m.Tail.SeqNum}, status, nil
+	case err == nil:
+		return Output{Status: OK, Tail: tail.SeqNum}, status, nil
+	case noAnswer(err) || unknownStatus(status):
+		return Output{}, status, fmt.Errorf("%w: check tail: %w", errNoOutcome, err)
 	}
-	return Output{}, status, fmt.Errorf("%w: check tail: %d %s", ErrUnexpected, status, b)
+	return Output{}, status, fmt.Errorf("%w: check tail: %w", ErrUnexpected, err)
 }
 
 // Call performs in and records it in h. Calls without an outcome (a read
 // that failed) are not recorded; unexpected responses are returned.
-func (c *Client) Call(ctx context.Context, h *History, client int, in Input) (Output, error) {
+func (c *Client) Call(ctx context.Context, h *History, id int, in Input) (Output, error) {
 	call := h.Now()
 	var out Output
 	var status int
@@ -215,20 +188,18 @@ func (c *Client) Call(ctx context.Context, h *History, client int, in Input) (Ou
 	if err != nil {
 		return out, err
 	}
-	h.Add(client, Meta{Server: c.base, HTTPStatus: status}, in, call, out, ret)
+	h.Add(id, Meta{Server: c.base, HTTPStatus: status}, in, call, out, ret)
 	return out, nil
 }
 
 // CreateStreams creates the basin and the streams.
 func (c *Client) CreateStreams(ctx context.Context, streams []string) error {
-	status, b, err := c.do(ctx, http.MethodPost, "/v1/basins", nil, map[string]string{"basin": c.basin})
-	if err != nil || status != http.StatusCreated {
-		return fmt.Errorf("create basin: %d %s %v", status, b, err)
+	if _, err := c.c.CreateBasin(ctx, c.basin.Name(), client.CreateBasinOptions{}); err != nil {
+		return fmt.Errorf("create basin: %w", err)
 	}
 	for _, s := range streams {
-		status, b, err := c.do(ctx, http.MethodPost, "/v1/streams", nil, map[string]string{"stream": s})
-		if err != nil || status != http.StatusCreated {
-			return fmt.Errorf("create stream %s: %d %s %v", s, status, b, err)
+		if _, err := c.basin.CreateStream(ctx, s, client.CreateStreamOptions{}); err != nil {
+			return fmt.Errorf("create stream %s: %w", s, err)
 		}
 	}
 	return nil
@@ -236,11 +207,11 @@ func (c *Client) CreateStreams(ctx context.Context, streams []string) error {
 
 // ReadAll reads a whole stream page by page, recording every page in h
 // (the final reads that ResolveUnknown relies on are part of the history).
-func (c *Client) ReadAll(ctx context.Context, h *History, client int, stream string) ([]string, error) {
+func (c *Client) ReadAll(ctx context.Context, h *History, id int, stream string) ([]string, error) {
 	var recs []string
 	for range 1 << 20 { // bounded: a page has at least one record
 		in := Input{Stream: stream, Kind: Read, Start: uint64(len(recs))}
-		out, err := c.Call(ctx, h, client, in)
+		out, err := c.Call(ctx, h, id, in)
 		if err != nil {
 			return nil, err
 		}

@@ -86,9 +86,8 @@ func fencing(t *testing.T, sz size, seed uint64, storeA, storeB objstore.Store) 
 			t.Errorf("closing A's engine: %v", engineErr)
 		}
 	}()
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	defer tr.CloseIdleConnections()
-	clientA := NewClient(srvA.URL, basin, tr, callTimeout)
+	clientA := newClient(t, srvA.URL)
+	defer clientA.Close()
 	streams := streamNames(sz.streams)
 	if err := clientA.CreateStreams(ctx, streams); err != nil {
 		t.Fatal(err)
@@ -130,15 +129,15 @@ func fencing(t *testing.T, sz size, seed uint64, storeA, storeB objstore.Store) 
 		t.Fatalf("starting B: %v", err)
 	}
 	opened := h.Now()
+	cb := newClient(t, srvB.URL)
 	defer func() {
 		// Idle client connections first: a connection the server has
 		// accepted but not read a request from holds its shutdown for 5 s.
-		tr.CloseIdleConnections()
+		cb.Close()
 		if err := errors.Join(srvB.Close()); err != nil {
 			t.Errorf("closing B: %v", err)
 		}
 	}()
-	cb := NewClient(srvB.URL, basin, tr, callTimeout)
 	clientB.Store(cb)
 	wg.Wait()
 	close(errs)
@@ -189,7 +188,9 @@ func fencing(t *testing.T, sz size, seed uint64, storeA, storeB objstore.Store) 
 	if r.refused() == 0 {
 		t.Errorf("A refused no append after B opened: the fence was not exercised")
 	}
-	if resp, err := tr.RoundTrip(mustRequest(t, srvA.URL+"/health")); err != nil {
+	// No keep-alive: the probe leaves no connection to A behind.
+	probe := &http.Transport{DisableKeepAlives: true}
+	if resp, err := probe.RoundTrip(mustRequest(t, srvA.URL+"/health")); err != nil {
 		t.Errorf("A's /health: %v", err)
 	} else {
 		resp.Body.Close()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -57,6 +56,17 @@ func seed(t *testing.T) uint64 {
 	return rand.Uint64()
 }
 
+// newClient is NewClient with the test's call timeout; the caller closes
+// it.
+func newClient(t *testing.T, base string) *Client {
+	t.Helper()
+	c, err := NewClient(base, basin, callTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func streamNames(n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -102,9 +112,9 @@ func (r run) workload(t *testing.T, store objstore.Store) result {
 			t.Errorf("closing the server: %v", err)
 		}
 	}()
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	defer tr.CloseIdleConnections()
-	c := NewClient(srv.URL, basin, tr, callTimeout)
+	c := newClient(t, srv.URL)
+	// Before the server closes (deferred earlier): see Client.Close.
+	defer c.Close()
 	streams := streamNames(r.size.streams)
 	if err := c.CreateStreams(ctx, streams); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package lincheck
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,9 +27,8 @@ func TestFencedServerAnswersStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	ca := NewClient(a.URL, basin, tr, callTimeout)
+	ca := newClient(t, a.URL)
+	defer ca.Close()
 	if err := ca.CreateStreams(ctx, []string{"s"}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +46,8 @@ func TestFencedServerAnswersStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { tr.CloseIdleConnections(); b.Close() }()
-	cb := NewClient(b.URL, basin, tr, callTimeout)
+	cb := newClient(t, b.URL)
+	defer func() { cb.Close(); b.Close() }()
 	mustCall(cb, Input{Stream: "s", Kind: Append, Records: []string{"b"}}, OK)
 	// A learns that it is fenced.
 	mustCall(ca, Input{Stream: "s", Kind: Append, Records: []string{"x"}}, Unknown)
@@ -95,9 +93,8 @@ func TestStorageDeadlineIsNotRequestTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &http.Transport{}
-	defer func() { tr.CloseIdleConnections(); srv.Close() }()
-	c := NewClient(srv.URL, basin, tr, callTimeout)
+	c := newClient(t, srv.URL)
+	defer func() { c.Close(); srv.Close() }()
 	if err := c.CreateStreams(ctx, []string{"s"}); err != nil {
 		t.Fatal(err)
 	}
