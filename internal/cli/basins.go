@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,15 +34,9 @@ func (a *app) lsCmd() *cobra.Command {
 			if len(args) == 0 {
 				return a.listBasins(&lf)
 			}
-			basin, prefix, hasPrefix, err := parseS2URI(args[0], true)
+			basin, err := streamsIn(args[0], &lf)
 			if err != nil {
 				return err
-			}
-			if hasPrefix {
-				if lf.prefix != "" {
-					return usagef("multiple prefixes provided: give the prefix once, with --prefix or in the URI (s2://basin-name/prefix)")
-				}
-				lf.prefix = prefix
 			}
 			return a.listStreams(basin, &lf, true)
 		},
@@ -51,36 +46,63 @@ func (a *app) lsCmd() *cobra.Command {
 }
 
 func (a *app) listBasins(lf *listFlags) error {
+	return a.withClient(func(c *client.Client) error {
+		return each(a, lf, "list basins",
+			func(o client.ListOptions) ([]client.BasinInfo, error) {
+				page, err := c.ListBasins(a.ctx, o)
+				return page.Basins, err
+			},
+			func(o client.ListOptions) iter.Seq2[client.BasinInfo, error] { return c.AllBasins(a.ctx, o) },
+			func(b client.BasinInfo) {
+				if b.DeletedAt != nil {
+					fmt.Fprintf(a.env.Stdout, "%s %s\n", b.Name, "[deleting]")
+					return
+				}
+				fmt.Fprintln(a.env.Stdout, b.Name)
+			})
+	})
+}
+
+// each prints one page, or every item page after page, of a listing.
+func each[T any](a *app, lf *listFlags, opName string, page func(client.ListOptions) ([]T, error),
+	all func(client.ListOptions) iter.Seq2[T, error], print func(T)) error {
 	o, err := lf.options()
 	if err != nil {
 		return err
 	}
-	return a.withClient(func(c *client.Client) error {
-		print := func(b client.BasinInfo) {
-			if b.DeletedAt != nil {
-				fmt.Fprintf(a.env.Stdout, "%s %s\n", b.Name, "[deleting]")
-				return
-			}
-			fmt.Fprintln(a.env.Stdout, b.Name)
+	if lf.noAutoPaginate {
+		items, err := page(o)
+		if err != nil {
+			return op(opName, err)
 		}
-		if lf.noAutoPaginate {
-			page, err := c.ListBasins(a.ctx, o)
-			if err != nil {
-				return op("list basins", err)
-			}
-			for _, b := range page.Basins {
-				print(b)
-			}
-			return nil
-		}
-		for b, err := range c.AllBasins(a.ctx, o) {
-			if err != nil {
-				return op("list basins", err)
-			}
-			print(b)
+		for _, it := range items {
+			print(it)
 		}
 		return nil
-	})
+	}
+	for it, err := range all(o) {
+		if err != nil {
+			return op(opName, err)
+		}
+		print(it)
+	}
+	return nil
+}
+
+// streamsIn parses the BASIN|S2_URI argument of ls and list-streams: a
+// stream name prefix may come in the URI or with --prefix, not both.
+func streamsIn(arg string, lf *listFlags) (string, error) {
+	basin, prefix, hasPrefix, err := parseS2URI(arg, true)
+	if err != nil {
+		return "", err
+	}
+	if hasPrefix {
+		if lf.prefix != "" {
+			return "", usagef("multiple prefixes provided: give the prefix once, with --prefix or in the URI (s2://basin-name/prefix)")
+		}
+		lf.prefix = prefix
+	}
+	return basin, nil
 }
 
 func (a *app) listStreamsCmd() *cobra.Command {
@@ -109,39 +131,24 @@ func (a *app) listStreamsCmd() *cobra.Command {
 
 // listStreams prints s2://basin/stream lines; ls adds the creation time.
 func (a *app) listStreams(basin string, lf *listFlags, withCreatedAt bool) error {
-	o, err := lf.options()
-	if err != nil {
-		return err
-	}
 	return a.withClient(func(c *client.Client) error {
 		b := c.Basin(basin)
-		print := func(s client.StreamInfo) {
-			line := "s2://" + basin + "/" + s.Name
-			if withCreatedAt {
-				line += " " + s.CreatedAt.UTC().Format(time.RFC3339Nano)
-			}
-			if s.DeletedAt != nil {
-				line += " [deleting]"
-			}
-			fmt.Fprintln(a.env.Stdout, line)
-		}
-		if lf.noAutoPaginate {
-			page, err := b.ListStreams(a.ctx, o)
-			if err != nil {
-				return op("list streams", err)
-			}
-			for _, s := range page.Streams {
-				print(s)
-			}
-			return nil
-		}
-		for s, err := range b.AllStreams(a.ctx, o) {
-			if err != nil {
-				return op("list streams", err)
-			}
-			print(s)
-		}
-		return nil
+		return each(a, lf, "list streams",
+			func(o client.ListOptions) ([]client.StreamInfo, error) {
+				page, err := b.ListStreams(a.ctx, o)
+				return page.Streams, err
+			},
+			func(o client.ListOptions) iter.Seq2[client.StreamInfo, error] { return b.AllStreams(a.ctx, o) },
+			func(s client.StreamInfo) {
+				line := "s2://" + basin + "/" + s.Name
+				if withCreatedAt {
+					line += " " + s.CreatedAt.UTC().Format(time.RFC3339Nano)
+				}
+				if s.DeletedAt != nil {
+					line += " [deleting]"
+				}
+				fmt.Fprintln(a.env.Stdout, line)
+			})
 	})
 }
 

@@ -78,6 +78,16 @@ type outputFlags struct {
 	format, output string
 }
 
+// parse checks the stream argument and --format of read and tail.
+func (f *outputFlags) parse(uri string) (streamURI, string, error) {
+	u, err := parseStreamURI(uri)
+	if err != nil {
+		return u, "", err
+	}
+	format, err := parseFormat(f.format)
+	return u, format, err
+}
+
 func (f *outputFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.format, "format", formatText, "output format: text, json (alias raw, jsonl) or json-base64 (aliases base64, json-binsafe)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "-", `write records to a file, or "-" for stdout`)
@@ -99,11 +109,7 @@ func (a *app) readCmd() *cobra.Command {
 			"Without a start (-s, --timestamp, --ago, --tail-offset) it starts at the tail.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u, err := parseStreamURI(args[0])
-			if err != nil {
-				return err
-			}
-			format, err := parseFormat(of.format)
+			u, format, err := of.parse(args[0])
 			if err != nil {
 				return err
 			}
@@ -168,11 +174,7 @@ func (a *app) tailCmd() *cobra.Command {
 		Short: "Show the last records of a stream",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u, err := parseStreamURI(args[0])
-			if err != nil {
-				return err
-			}
-			format, err := parseFormat(of.format)
+			u, format, err := of.parse(args[0])
 			if err != nil {
 				return err
 			}
