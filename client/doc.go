@@ -33,5 +33,8 @@
 // Errors from the server are *Error values (status, code, message);
 // a failed append condition is an *AppendConditionError and a read start
 // beyond the tail a *RangeNotSatisfiableError, so callers can use
-// errors.As.
+// errors.As. A request that got no answer fails with a *TransportError,
+// which wraps the cause: a refused or reset connection, or the context's
+// error when a deadline or cancellation cut the request short (then the
+// outcome of an append is unknown).
 package client
