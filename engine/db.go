@@ -94,6 +94,7 @@ type DB struct {
 	writerID string // random identity written into our manifests
 	readOnly bool   // opened at a checkpoint
 	fenced   atomic.Bool
+	lost     *lostTables // reads of tables go through it
 	closed   atomic.Bool
 	m        metrics
 }
@@ -115,7 +116,22 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("engine: open: %w", err)
 	}
 	if m == nil {
+		// A prefix with tables or WAL but no manifest is a partial copy or
+		// a damaged database: starting afresh would hide everything in it.
+		objs, err := hasDatabaseObjects(ctx, opts.Store)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("engine: open: %w", err)
+		}
+		if objs != "" {
+			cancel()
+			return nil, fmt.Errorf("engine: open: %w: it holds %s", ErrNoManifest, objs)
+		}
+		opts.Logger.Warn("NEW DATABASE: the store holds no database; creating an empty one")
 		m = &manifest.Manifest{NextFileNum: 1, WALReplayFrom: 1}
+	} else if err := checkPresent(ctx, opts.Store, m); err != nil {
+		cancel()
+		return nil, fmt.Errorf("engine: open: %w", err)
 	}
 	db.man = m
 	db.epoch = m.WriterEpoch
@@ -174,7 +190,8 @@ func newDB(opts Options) *DB {
 		writerID:    newWriterID(),
 	}
 	db.drained = sync.NewCond(&db.cmu)
-	db.tables = newTableSet(db.objs, db.cache)
+	db.lost = &lostTables{Store: db.objs}
+	db.tables = newTableSet(db.lost, db.cache)
 	return db
 }
 
