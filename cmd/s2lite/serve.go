@@ -22,6 +22,9 @@ import (
 )
 
 const (
+	// fencePoll is how often serve checks whether it was fenced.
+	fencePoll = time.Second
+
 	// shutdownGrace bounds a graceful shutdown, as in the reference.
 	shutdownGrace = 10 * time.Second
 	// openTimeout bounds reaching storage and recovering the engine.
@@ -101,7 +104,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 			if db.Fenced() {
 				return engine.ErrFenced
 			}
-			return nil
+			return db.Lost()
 		},
 	})
 	if cfg.pprofAddr != "" {
@@ -128,6 +131,13 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		log.Info("shutting down", "grace", shutdownGrace)
 	case runErr = <-serveErr:
 		log.Error("server stopped", "err", runErr)
+	case <-fencedSignal(ctx, db.Fenced):
+		// Another server took the database over. This one acknowledges
+		// nothing more already; exiting (non-zero, after draining) makes
+		// the takeover visible to a supervisor instead of leaving two
+		// servers to trade ownership unnoticed.
+		runErr = fmt.Errorf("fenced: another server opened this database (%w)", engine.ErrFenced)
+		log.Error("fenced by another writer: draining and exiting", "err", runErr)
 	}
 	stop() // a second signal now kills the process the default way
 
@@ -165,4 +175,26 @@ func printHint(w io.Writer, addr net.Addr, cfg serveConfig) {
 	if f, ok := w.(*os.File); ok {
 		_ = f.Sync()
 	}
+}
+
+// fencedSignal is closed once fenced reports true (checked every
+// fencePoll), or never if ctx ends first.
+func fencedSignal(ctx context.Context, fenced func() bool) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		t := time.NewTicker(fencePoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if fenced() {
+					close(ch)
+					return
+				}
+			}
+		}
+	}()
+	return ch
 }
