@@ -245,3 +245,13 @@ func (s *Store) Versions(ctx context.Context) ([]uint64, error) {
 		start = objs[len(objs)-1].Key
 	}
 }
+
+// WriteHint records version as the newest in the hint object. Tools that
+// copy manifest versions between stores (backup, restore) call it after the
+// version is in place, since Latest starts its search there.
+func (s *Store) WriteHint(ctx context.Context, version uint64) error {
+	if _, err := s.objs.Put(ctx, hintKey, []byte(strconv.FormatUint(version, 10))); err != nil {
+		return fmt.Errorf("manifest: write hint %d: %w", version, err)
+	}
+	return nil
+}
