@@ -172,3 +172,36 @@ func OpenCheckpoint(ctx context.Context, opts Options, name string) (*DB, error)
 	db.visibleSeq.Store(m.LastSeq)
 	return db, nil
 }
+
+// AutoCheckpointPrefix starts the names of scheduled checkpoints
+// (Options.CheckpointInterval); what follows is the UTC creation time, so
+// the names sort by time.
+const AutoCheckpointPrefix = "auto-"
+
+// autoCheckpointLoop creates the scheduled checkpoints. The first one is
+// made one interval after Open.
+func (db *DB) autoCheckpointLoop() {
+	defer db.bgWG.Done()
+	ticker := time.NewTicker(db.opts.CheckpointInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+		case <-db.bgCtx.Done():
+			return
+		}
+		name := AutoCheckpointPrefix + time.Now().UTC().Format("20060102T150405.000Z")
+		// The retention covers the window plus one interval, so a restore
+		// to the oldest moment of the window always has a checkpoint at or
+		// before it.
+		cp, err := db.CreateCheckpoint(db.bgCtx, name, db.opts.CheckpointRetention+db.opts.CheckpointInterval)
+		if err != nil {
+			if db.bgCtx.Err() != nil || errors.Is(err, ErrFenced) {
+				return
+			}
+			db.log.Warn("scheduled checkpoint failed", "name", name, "err", err)
+			continue
+		}
+		db.log.Info("scheduled checkpoint", "name", cp.Name, "manifest", cp.ManifestVersion)
+	}
+}

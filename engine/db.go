@@ -168,6 +168,10 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		db.bgWG.Add(1)
 		go db.fenceWatchLoop()
 	}
+	if opts.CheckpointInterval > 0 {
+		db.bgWG.Add(1)
+		go db.autoCheckpointLoop()
+	}
 	return db, nil
 }
 

@@ -84,6 +84,16 @@ type Options struct {
 	// keep using a replaced version and the object store's request timeout.
 	GCMinAge time.Duration
 
+	// CheckpointInterval, when positive, makes the writer create a
+	// checkpoint named "auto-<UTC time>" this often, each kept for
+	// CheckpointRetention: with the WAL the pinned versions retain, they
+	// are the restore points of a point-in-time restore anywhere in the
+	// retention window. Zero disables them.
+	CheckpointInterval time.Duration
+	// CheckpointRetention is how long a scheduled checkpoint is kept
+	// (default 24 h): the point-in-time restore window.
+	CheckpointRetention time.Duration
+
 	// FenceCheckInterval is how often the writer looks for a manifest
 	// version newer than its own (one small ranged GET), so that a server
 	// fenced while it is only serving reads learns it and stops answering
@@ -135,6 +145,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.GCMinAge <= 0 {
 		o.GCMinAge = 10 * time.Minute
+	}
+	if o.CheckpointRetention <= 0 {
+		o.CheckpointRetention = 24 * time.Hour
 	}
 	if o.FenceCheckInterval == 0 {
 		o.FenceCheckInterval = time.Second

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/s2lite/s2lite/manifest"
 	"github.com/s2lite/s2lite/objstore"
@@ -182,5 +183,41 @@ func TestOpenRefusesObjectsWithoutManifest(t *testing.T) {
 	rep, err := Verify(ctx, store, VerifyOptions{})
 	if err != nil || rep.OK() || rep.Empty {
 		t.Fatalf("verify without a manifest: %+v %v", rep, err)
+	}
+}
+
+func TestScheduledCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	db := mustOpen(t, Options{Store: store, CheckpointInterval: 50 * time.Millisecond, CheckpointRetention: time.Minute})
+	writeKeys(t, db, 0, 10)
+	deadline := time.Now().Add(10 * time.Second)
+	var cps []Checkpoint
+	for len(cps) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		var err error
+		if cps, err = ListCheckpointsIn(ctx, store); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(cps) < 2 {
+		t.Fatalf("scheduled checkpoints: %+v", cps)
+	}
+	for _, cp := range cps {
+		if !strings.HasPrefix(cp.Name, AutoCheckpointPrefix) || cp.ExpiresAt.Sub(cp.CreatedAt) < time.Minute {
+			t.Fatalf("checkpoint %+v", cp)
+		}
+	}
+	// Each is a restore point: it opens and holds what was written before.
+	old, err := OpenCheckpoint(ctx, Options{Store: store}, cps[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if got := mustGet(t, old, "k00009"); got != "v9" {
+		t.Fatalf("k00009 = %q", got)
 	}
 }
