@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // errHelp reports that -h was asked for and answered.
@@ -31,6 +32,10 @@ type serveConfig struct {
 	appendInflightBytes int64
 	logLevel            slog.Level
 	pprofAddr           string
+
+	gcMinAge            time.Duration
+	checkpointInterval  time.Duration
+	checkpointRetention time.Duration
 }
 
 const minInflightBytes = 1 << 20
@@ -52,6 +57,9 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	inflight := fs.String("append-inflight-bytes", "128MiB", "server-wide budget of metered bytes of appends in flight (at least 1MiB)")
 	fs.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	gcMinAge := fs.String("gc-min-age", envOr("S2LITE_GC_MIN_AGE", "10m"), "how long an unreferenced object stays before garbage collection deletes it; a copy of the storage made with plain tools (aws s3 sync, rsync) is consistent only if it finishes within this age (env S2LITE_GC_MIN_AGE)")
+	cpInterval := fs.String("checkpoint-interval", envOr("S2LITE_CHECKPOINT_INTERVAL", "0"), "create a restore point this often, for point-in-time restore (e.g. 1h; 0 disables) (env S2LITE_CHECKPOINT_INTERVAL)")
+	cpRetention := fs.String("checkpoint-retention", envOr("S2LITE_CHECKPOINT_RETENTION", "24h"), "how long restore points, and the WAL and tables they need, are kept: the point-in-time restore window (env S2LITE_CHECKPOINT_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, errHelp
@@ -78,6 +86,28 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return cfg, fmt.Errorf("--log-level: %w", err)
 	}
+	for _, d := range []struct {
+		name string
+		in   string
+		out  *time.Duration
+		min  time.Duration
+	}{
+		{"gc-min-age", *gcMinAge, &cfg.gcMinAge, time.Minute},
+		{"checkpoint-interval", *cpInterval, &cfg.checkpointInterval, 0},
+		{"checkpoint-retention", *cpRetention, &cfg.checkpointRetention, time.Minute},
+	} {
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return cfg, fmt.Errorf("--%s: %w", d.name, err)
+		}
+		if v < d.min || v < 0 {
+			return cfg, fmt.Errorf("--%s: %v is below the minimum of %v", d.name, v, d.min)
+		}
+		*d.out = v
+	}
+	if cfg.checkpointInterval > 0 && cfg.checkpointInterval < time.Minute {
+		return cfg, fmt.Errorf("--checkpoint-interval: %v is below the minimum of 1m", cfg.checkpointInterval)
+	}
 	switch {
 	case cfg.bucket != "" && cfg.localRoot != "":
 		return cfg, errors.New("--bucket and --local-root cannot be used together")
@@ -93,6 +123,14 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// envOr returns the environment variable's value, or def when unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
 }
 
 func (c serveConfig) tls() bool { return c.tlsSelf || c.tlsCert != "" }

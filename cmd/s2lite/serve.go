@@ -68,6 +68,10 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		Store:      st.store,
 		Logger:     log.With("component", "engine"),
 		Compaction: compaction.Options{Partition: stream.CompactionPartition},
+
+		GCMinAge:            cfg.gcMinAge,
+		CheckpointInterval:  cfg.checkpointInterval,
+		CheckpointRetention: cfg.checkpointRetention,
 	})
 	if err != nil {
 		return fmt.Errorf("opening the storage engine on %s: %w", st.describe, err)
