@@ -105,8 +105,8 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 		}
 		*d.out = v
 	}
-	if cfg.checkpointInterval > 0 && cfg.checkpointInterval < time.Minute {
-		return cfg, fmt.Errorf("--checkpoint-interval: %v is below the minimum of 1m", cfg.checkpointInterval)
+	if cfg.checkpointInterval > 0 && cfg.checkpointInterval < time.Second {
+		return cfg, fmt.Errorf("--checkpoint-interval: %v is below the minimum of 1s", cfg.checkpointInterval)
 	}
 	switch {
 	case cfg.bucket != "" && cfg.localRoot != "":
