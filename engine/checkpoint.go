@@ -130,11 +130,37 @@ func loadCheckpoint(ctx context.Context, objs objstore.Store, name string) (Chec
 }
 
 // checkpointPins returns the manifest versions pinned by live checkpoints
-// and the names of expired ones.
+// and the names of expired ones. A checkpoint object is never rewritten
+// (renewals use new names), so each is read once and remembered while it
+// is listed: a pass costs one LIST however many restore points are kept.
+// gcMu must be held.
 func (db *DB) checkpointPins(ctx context.Context, now time.Time) (map[uint64]bool, []string, error) {
-	cps, err := listCheckpoints(ctx, db.objs)
+	infos, err := db.objs.List(ctx, checkpointPrefix, "", 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("engine: list checkpoints: %w", err)
+	}
+	listed := map[string]bool{}
+	var cps []Checkpoint
+	for _, o := range infos {
+		name := strings.TrimPrefix(o.Key, checkpointPrefix)
+		listed[name] = true
+		cp, ok := db.gcCheckpoints[name]
+		if !ok {
+			cp, err = loadCheckpoint(ctx, db.objs, name)
+			if errors.Is(err, ErrCheckpointNotFound) {
+				continue // deleted since the listing
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			db.gcCheckpoints[name] = cp
+		}
+		cps = append(cps, cp)
+	}
+	for name := range db.gcCheckpoints {
+		if !listed[name] {
+			delete(db.gcCheckpoints, name)
+		}
 	}
 	pinned := map[uint64]bool{}
 	var expired []string

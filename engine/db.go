@@ -87,9 +87,11 @@ type DB struct {
 	uploadsMu sync.Mutex
 	uploads   map[string]bool // tables uploaded but not yet installed
 
-	gcMu         sync.Mutex // one garbage collection at a time
-	gcManifests  map[uint64]*manifest.Manifest
-	gcWALScanned uint64 // WAL ids up to here hold only fences
+	gcMu        sync.Mutex // one garbage collection at a time
+	gcManifests map[uint64]*manifest.Manifest
+	// gcCheckpoints remembers checkpoint objects by name (gcMu).
+	gcCheckpoints map[string]Checkpoint
+	gcWALScanned  uint64 // WAL ids up to here hold only fences
 
 	writerID string // random identity written into our manifests
 	readOnly bool   // opened at a checkpoint
@@ -178,20 +180,21 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 func newDB(opts Options) *DB {
 	bgCtx, cancel := context.WithCancel(context.Background())
 	db := &DB{
-		opts:        opts,
-		objs:        opts.Store,
-		manifests:   manifest.NewStore(opts.Store, opts.Logger),
-		log:         opts.Logger,
-		cache:       sst.NewCache(opts.BlockCacheBytes),
-		bgCtx:       bgCtx,
-		bgCancel:    cancel,
-		mem:         newMemtable(),
-		progress:    make(chan struct{}),
-		flushKick:   make(chan struct{}, 1),
-		compactKick: make(chan struct{}, 1),
-		gcManifests: map[uint64]*manifest.Manifest{},
-		uploads:     map[string]bool{},
-		writerID:    newWriterID(),
+		opts:          opts,
+		objs:          opts.Store,
+		manifests:     manifest.NewStore(opts.Store, opts.Logger),
+		log:           opts.Logger,
+		cache:         sst.NewCache(opts.BlockCacheBytes),
+		bgCtx:         bgCtx,
+		bgCancel:      cancel,
+		mem:           newMemtable(),
+		progress:      make(chan struct{}),
+		flushKick:     make(chan struct{}, 1),
+		compactKick:   make(chan struct{}, 1),
+		gcManifests:   map[uint64]*manifest.Manifest{},
+		gcCheckpoints: map[string]Checkpoint{},
+		uploads:       map[string]bool{},
+		writerID:      newWriterID(),
 	}
 	db.drained = sync.NewCond(&db.cmu)
 	db.lost = &lostTables{Store: db.objs}
