@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http/httptest"
@@ -12,27 +13,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s2lite/s2lite/client"
+	"github.com/s2lite/s2lite/internal/testserver"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
 func TestAppendInputEncoding(t *testing.T) {
 	msg := encodeAppendInput([][]byte{[]byte("ab"), nil, []byte("xyz")})
 	var records [][]byte
-	if err := walk(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
 		if num != 1 || typ != protowire.BytesType {
 			t.Fatalf("field %d type %d", num, typ)
 		}
+		rec, m := protowire.ConsumeBytes(msg[n:])
+		if m < 0 {
+			t.Fatal("bad record")
+		}
+		msg = msg[n+m:]
 		var body []byte
-		walk(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		for len(rec) > 0 {
+			num, typ, n := protowire.ConsumeTag(rec)
+			v, m := protowire.ConsumeBytes(rec[n:])
+			if typ != protowire.BytesType || m < 0 {
+				t.Fatalf("record field %d type %d", num, typ)
+			}
 			if num == 3 {
 				body = v
 			}
-			return nil
-		})
+			rec = rec[n+m:]
+		}
 		records = append(records, body)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 	if len(records) != 3 || string(records[0]) != "ab" || len(records[1]) != 0 || string(records[2]) != "xyz" {
 		t.Fatalf("records %q", records)
@@ -47,16 +58,25 @@ func posMsg(seq, ts uint64) []byte {
 	return protowire.AppendVarint(b, ts)
 }
 
-func TestAckAndReadBatchDecoding(t *testing.T) {
+func TestAckDecoding(t *testing.T) {
 	var ack []byte
 	for i, p := range [][]byte{posMsg(10, 1), posMsg(12, 2), posMsg(15, 3)} {
 		ack = protowire.AppendTag(ack, protowire.Number(i+1), protowire.BytesType)
 		ack = protowire.AppendBytes(ack, p)
 	}
+	// An unknown field is skipped.
+	ack = protowire.AppendTag(ack, 9, protowire.VarintType)
+	ack = protowire.AppendVarint(ack, 7)
 	a, err := decodeAppendAck(ack)
 	if err != nil || a.Start.SeqNum != 10 || a.End.SeqNum != 12 || a.Tail.SeqNum != 15 || a.Tail.Timestamp != 3 {
 		t.Fatalf("ack %+v, %v", a, err)
 	}
+	if _, err := decodeAppendAck([]byte{0x0a, 0x05, 0x08}); err == nil {
+		t.Fatal("truncated ack decoded")
+	}
+}
+
+func TestReadBatchCounting(t *testing.T) {
 	var rb []byte
 	for seq := uint64(0); seq < 3; seq++ {
 		var rec []byte
@@ -64,6 +84,8 @@ func TestAckAndReadBatchDecoding(t *testing.T) {
 			rec = protowire.AppendTag(rec, 1, protowire.VarintType)
 			rec = protowire.AppendVarint(rec, seq)
 		}
+		rec = protowire.AppendTag(rec, 3, protowire.BytesType) // a header
+		rec = protowire.AppendBytes(rec, []byte{0x0a, 0x01, 'h'})
 		rec = protowire.AppendTag(rec, 4, protowire.BytesType)
 		rec = protowire.AppendBytes(rec, bytes.Repeat([]byte{'x'}, int(seq)+1))
 		rb = protowire.AppendTag(rb, 1, protowire.BytesType)
@@ -71,12 +93,12 @@ func TestAckAndReadBatchDecoding(t *testing.T) {
 	}
 	rb = protowire.AppendTag(rb, 2, protowire.BytesType)
 	rb = protowire.AppendBytes(rb, posMsg(3, 9))
-	var info readBatchInfo
-	if err := decodeReadBatch(rb, &info); err != nil {
-		t.Fatal(err)
+	records, body, err := countReadBatch(rb)
+	if err != nil || records != 3 || body != 6 {
+		t.Fatalf("batch: %d records, %d body bytes, %v", records, body, err)
 	}
-	if len(info.Seqs) != 3 || info.Seqs[2] != 2 || info.BodyBytes != 6 || !info.HasTail || info.Tail.SeqNum != 3 {
-		t.Fatalf("batch %+v", info)
+	if _, _, err := countReadBatch(rb[:len(rb)-1]); err == nil {
+		t.Fatal("truncated batch counted")
 	}
 }
 
@@ -84,18 +106,121 @@ func TestS2SFraming(t *testing.T) {
 	var stream bytes.Buffer
 	stream.Write(s2sFrame([]byte("hello")))
 	stream.Write([]byte{0, 0, 5, s2sFlagTerminal, 0x01, 0x9c, '{', '}'})
-	s := &s2sSession{br: bufio.NewReader(&stream)}
-	msg, err := s.recv()
+	fr := &frameReader{br: bufio.NewReader(&stream)}
+	msg, err := fr.next()
 	if err != nil || string(msg) != "hello" {
 		t.Fatalf("first message %q, %v", msg, err)
 	}
-	_, err = s.recv()
+	_, err = fr.next()
 	te, ok := err.(*terminalError)
 	if !ok || te.Status != 412 || te.Body != "{}" {
 		t.Fatalf("terminal: %v", err)
 	}
-	if _, err := s.recv(); err != io.EOF {
+	if _, err := fr.next(); err != io.EOF {
 		t.Fatalf("end: %v", err)
+	}
+}
+
+// TestAgainstServer runs every path the benchmark uses, raw and through the
+// client package, against a whole server in the test's process, and reads
+// back what the raw paths appended: prebuilt JSON, protobuf and S2S bodies
+// must arrive as the records the client package would have sent.
+func TestAgainstServer(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := health(ctx, srv.URL); err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	c, err := newBenchClient(srv.URL, "bench-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close) // before the server's Close, which waits for idle connections
+	if err := c.createBasin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := createStreams(ctx, c, []string{"s", "other"}); err != nil {
+		t.Fatal(err)
+	}
+	bs := makeBatches(100, 3, 2, 1)
+	var want [][]byte // record bodies, in stream order
+	add := func(k int) {
+		for _, r := range bs.inputs[k].Records {
+			want = append(want, r.Body)
+		}
+	}
+	checkStart := func(what string, ack client.AppendAck, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ack.Start.SeqNum != uint64(len(want)) || ack.End.SeqNum != uint64(len(want)+bs.Records) {
+			t.Fatalf("%s: ack %+v, want start %d", what, ack, len(want))
+		}
+	}
+	ack, err := c.appendJSON(ctx, "s", bs.json[0])
+	checkStart("unary JSON", ack, err)
+	add(0)
+	ack, err = c.appendProto(ctx, c.h1, "s", bs.proto[1])
+	checkStart("unary protobuf over HTTP/1.1", ack, err)
+	add(1)
+	ack, err = c.appendProto(ctx, c.h2, "s", bs.proto[0])
+	checkStart("unary protobuf over h2c", ack, err)
+	add(0)
+
+	sess, err := c.openRawAppendSession(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range bs.frames {
+		if err := sess.send(bs.frames[k]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sess.closeSend()
+	for k := range bs.frames {
+		ack, err := sess.recvAck()
+		checkStart("raw session", ack, err)
+		add(k)
+	}
+	if _, err := sess.recvAck(); err != io.EOF {
+		t.Fatalf("raw session end: %v", err)
+	}
+	sess.close()
+
+	if err := appendN(ctx, c, "s", bs, 3, 2); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 3; k++ {
+		add(k % len(bs.inputs))
+	}
+
+	batch, err := c.stream("s").Read(ctx, client.ReadOptions{Start: client.FromSeqNum(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch.Records) != len(want) {
+		t.Fatalf("read %d records, want %d", len(batch.Records), len(want))
+	}
+	for i, r := range batch.Records {
+		if r.SeqNum != uint64(i) || !bytes.Equal(r.Body, want[i]) {
+			t.Fatalf("record %d: seq %d body %q, want %q", i, r.SeqNum, r.Body, want[i])
+		}
+	}
+	for _, kind := range []string{"s2s", "sse"} {
+		rr, err := readAllOnce(ctx, c, "s", kind, int64(len(want)))
+		if err != nil || rr.Records != int64(len(want)) || rr.MiBPerSec <= 0 {
+			t.Fatalf("%s read: %+v, %v", kind, rr, err)
+		}
+	}
+
+	m, err := c.metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m["s2lite_engine_immutable_memtables"]; !ok {
+		t.Fatalf("metrics without s2lite_engine_immutable_memtables: %d series", len(m))
 	}
 }
 

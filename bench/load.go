@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/s2lite/s2lite/client"
 )
 
 // Load generation against the server.
@@ -51,10 +53,13 @@ var textPool = func() []byte {
 }()
 
 // batchSet is a set of distinct prebuilt append batches of one shape,
-// encoded for every path, so that encoding costs nothing during a run.
+// encoded for every raw path, so that encoding costs nothing during a
+// measured run. inputs are the same batches for the client package, which
+// encodes them when they are sent (used where nothing is measured).
 type batchSet struct {
 	RecordBytes, Records int
 	proto, json, frames  [][]byte
+	inputs               []client.AppendInput
 }
 
 // bodyBytes is the user payload of one batch.
@@ -88,6 +93,11 @@ func makeBatches(recordBytes, records, n int, seed uint64) *batchSet {
 			js.WriteString(`"}`)
 		}
 		js.WriteString(`]}`)
+		in := client.AppendInput{Records: make([]client.AppendRecord, len(bodies))}
+		for j, b := range bodies {
+			in.Records[j].Body = b
+		}
+		bs.inputs = append(bs.inputs, in)
 		p := encodeAppendInput(bodies)
 		bs.proto = append(bs.proto, p)
 		bs.frames = append(bs.frames, s2sFrame(p))
@@ -99,7 +109,7 @@ func makeBatches(recordBytes, records, n int, seed uint64) *batchSet {
 // ackEvent describes one acknowledged batch to an observer.
 type ackEvent struct {
 	Scheduled, Sent, Acked time.Time
-	Ack                    appendAck
+	Ack                    client.AppendAck
 }
 
 // openLoopResult is the outcome of one open-loop run.
@@ -129,7 +139,7 @@ type openLoopOpts struct {
 
 const drainTimeout = 30 * time.Second
 
-func openLoop(ctx context.Context, c *s2Client, o openLoopOpts) (openLoopResult, error) {
+func openLoop(ctx context.Context, c *benchClient, o openLoopOpts) (openLoopResult, error) {
 	if o.MaxOutstanding <= 0 {
 		// Enough for seconds of backlog, bounded by the server's 128 MiB
 		// in-flight budget.
@@ -144,7 +154,7 @@ func openLoop(ctx context.Context, c *s2Client, o openLoopOpts) (openLoopResult,
 	from, to := start.Add(o.Warmup), start.Add(o.Warmup+o.Measure)
 	var res openLoopResult
 	var mu sync.Mutex
-	observe := func(sched, sent, acked time.Time, ack appendAck, err error) {
+	observe := func(sched, sent, acked time.Time, ack client.AppendAck, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -183,7 +193,7 @@ func openLoop(ctx context.Context, c *s2Client, o openLoopOpts) (openLoopResult,
 				defer wg.Done()
 				defer outstanding.Add(-1)
 				sent := time.Now()
-				var ack appendAck
+				var ack client.AppendAck
 				var err error
 				if o.Path == "unary" {
 					ack, err = c.appendJSON(rctx, o.Stream, o.Batches.json[k])
@@ -204,7 +214,7 @@ func openLoop(ctx context.Context, c *s2Client, o openLoopOpts) (openLoopResult,
 		}
 		return res, nil
 	case "session":
-		sess, err := c.openAppendSession(ctx, o.Stream)
+		sess, err := c.openRawAppendSession(ctx, o.Stream)
 		if err != nil {
 			return res, err
 		}
@@ -214,7 +224,7 @@ func openLoop(ctx context.Context, c *s2Client, o openLoopOpts) (openLoopResult,
 		readerDone := make(chan error, 1)
 		go func() {
 			for {
-				msg, err := sess.recv()
+				ack, err := sess.recvAck()
 				now := time.Now()
 				if err != nil {
 					if errors.Is(err, io.EOF) {
@@ -223,10 +233,9 @@ func openLoop(ctx context.Context, c *s2Client, o openLoopOpts) (openLoopResult,
 					readerDone <- err
 					return
 				}
-				ack, derr := decodeAppendAck(msg)
 				select {
 				case p := <-queue:
-					observe(p.sched, p.sent, now, ack, derr)
+					observe(p.sched, p.sent, now, ack, nil)
 				default:
 					readerDone <- fmt.Errorf("ack without a pending input")
 					return
@@ -286,9 +295,9 @@ func (w window) in(t time.Time) bool { return !t.Before(w.from) && t.Before(w.to
 
 // closedLoopSession keeps depth batches in flight on one S2S append
 // session until end, counting what is acknowledged inside w.
-func closedLoopSession(ctx context.Context, c *s2Client, stream string, bs *batchSet, depth int, w window, end time.Time, seed int) (closedLoopResult, error) {
+func closedLoopSession(ctx context.Context, c *benchClient, stream string, bs *batchSet, depth int, w window, end time.Time, seed int) (closedLoopResult, error) {
 	var res closedLoopResult
-	sess, err := c.openAppendSession(ctx, stream)
+	sess, err := c.openRawAppendSession(ctx, stream)
 	if err != nil {
 		return res, err
 	}
@@ -297,16 +306,12 @@ func closedLoopSession(ctx context.Context, c *s2Client, stream string, bs *batc
 	readerDone := make(chan error, 1)
 	go func() {
 		for {
-			msg, err := sess.recv()
+			_, err := sess.recvAck()
 			now := time.Now()
 			if err != nil {
 				if errors.Is(err, io.EOF) {
 					err = nil
 				}
-				readerDone <- err
-				return
-			}
-			if _, err := decodeAppendAck(msg); err != nil {
 				readerDone <- err
 				return
 			}
@@ -342,7 +347,7 @@ func closedLoopSession(ctx context.Context, c *s2Client, stream string, bs *batc
 // closedLoopUnary runs workers unary protobuf appends over h2c, each
 // sending its next batch to the next stream of names (round robin over
 // all of them) as soon as the previous one is acknowledged.
-func closedLoopUnary(ctx context.Context, c *s2Client, names []string, bs *batchSet, workers int, w window, end time.Time) (closedLoopResult, error) {
+func closedLoopUnary(ctx context.Context, c *benchClient, names []string, bs *batchSet, workers int, w window, end time.Time) (closedLoopResult, error) {
 	var total closedLoopResult
 	var mu sync.Mutex
 	var next atomic.Int64

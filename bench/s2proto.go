@@ -1,39 +1,22 @@
 package main
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
+	"github.com/s2lite/s2lite/client"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// The few s2.v1 protobuf messages the benchmark client needs (API 11),
-// hand-encoded with protowire. Written from the API document, not from the
-// server's code.
+// The protobuf and S2S framing the benchmark's raw paths need (API 10.2,
+// 11), written from the API document: encoding batches before a run,
+// reading acks, and counting the records of a read batch without copying
+// them. Why those paths are raw is said in s2client.go.
 
-// position is an s2.v1.StreamPosition.
-type position struct {
-	SeqNum    uint64 `json:"seq_num"`
-	Timestamp uint64 `json:"timestamp"`
-}
-
-// appendAck is an s2.v1.AppendAck.
-type appendAck struct {
-	Start position `json:"start"`
-	End   position `json:"end"`
-	Tail  position `json:"tail"`
-}
-
-// readBatchInfo is what the benchmark keeps of an s2.v1.ReadBatch: the
-// sequence numbers and body sizes of its records, and the tail if set.
-type readBatchInfo struct {
-	Seqs      []uint64
-	BodyBytes int64
-	HasTail   bool
-	Tail      position
-}
-
-// encodeAppendInput encodes an AppendInput of records with the given
+// encodeAppendInput encodes an s2.v1.AppendInput of records with the given
 // bodies (no headers, no timestamps, no match_seq_num, no fencing token).
 func encodeAppendInput(bodies [][]byte) []byte {
 	size := 0
@@ -62,8 +45,9 @@ func recordSize(body []byte) int {
 
 var errBadProto = errors.New("bad protobuf")
 
-// walk calls fn for each field of a message.
-func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
+// walk calls fn for each field of a message: v for bytes fields, x for
+// varints.
+func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64)) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -84,85 +68,59 @@ func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, 
 			return errBadProto
 		}
 		b = b[n:]
-		if err := fn(num, typ, v, x); err != nil {
-			return err
-		}
+		fn(num, typ, v, x)
 	}
 	return nil
 }
 
-func decodePosition(b []byte) (position, error) {
-	var p position
-	err := walk(b, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
-		switch {
-		case num == 1 && typ == protowire.VarintType:
-			p.SeqNum = x
-		case num == 2 && typ == protowire.VarintType:
-			p.Timestamp = x
+// decodeAppendAck decodes an s2.v1.AppendAck: start, end and tail (1, 2,
+// 3), each an s2.v1.StreamPosition (seq_num = 1, timestamp = 2).
+func decodeAppendAck(b []byte) (client.AppendAck, error) {
+	var a client.AppendAck
+	var perr error
+	err := walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) {
+		if typ != protowire.BytesType || num < 1 || num > 3 {
+			return
 		}
-		return nil
+		p := [...]*client.Position{&a.Start, &a.End, &a.Tail}[num-1]
+		if err := walk(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) {
+			switch {
+			case num == 1 && typ == protowire.VarintType:
+				p.SeqNum = x
+			case num == 2 && typ == protowire.VarintType:
+				p.Timestamp = x
+			}
+		}); err != nil {
+			perr = err
+		}
 	})
-	return p, err
-}
-
-func decodeAppendAck(b []byte) (appendAck, error) {
-	var a appendAck
-	err := walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
-		p, err := decodePosition(v)
-		if err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			a.Start = p
-		case 2:
-			a.End = p
-		case 3:
-			a.Tail = p
-		}
-		return nil
-	})
+	if err == nil {
+		err = perr
+	}
 	return a, err
 }
 
-// decodeReadBatch decodes a ReadBatch, keeping sequence numbers and body
-// sizes only.
-func decodeReadBatch(b []byte, rb *readBatchInfo) error {
-	rb.Seqs = rb.Seqs[:0]
-	rb.BodyBytes = 0
-	rb.HasTail = false
-	return walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if typ != protowire.BytesType {
-			return nil
+// countReadBatch counts the records of an s2.v1.ReadBatch (records = 1)
+// and the bytes of their bodies (SequencedRecord.body = 4).
+func countReadBatch(b []byte) (records, bodyBytes int64, err error) {
+	var rerr error
+	err = walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) {
+		if num != 1 || typ != protowire.BytesType {
+			return
 		}
-		switch num {
-		case 1: // SequencedRecord
-			var seq uint64
-			err := walk(v, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
-				switch {
-				case num == 1 && typ == protowire.VarintType:
-					seq = x
-				case num == 4 && typ == protowire.BytesType:
-					rb.BodyBytes += int64(len(v))
-				}
-				return nil
-			})
-			if err != nil {
-				return err
+		records++
+		if err := walk(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) {
+			if num == 4 && typ == protowire.BytesType {
+				bodyBytes += int64(len(v))
 			}
-			rb.Seqs = append(rb.Seqs, seq)
-		case 2:
-			p, err := decodePosition(v)
-			if err != nil {
-				return err
-			}
-			rb.HasTail, rb.Tail = true, p
+		}); err != nil {
+			rerr = err
 		}
-		return nil
 	})
+	if err == nil {
+		err = rerr
+	}
+	return records, bodyBytes, err
 }
 
 // S2S framing (API 10.2): 3-byte length (flag + body), 1-byte flag, body.
@@ -177,6 +135,44 @@ func s2sFrame(msg []byte) []byte {
 	f := make([]byte, 4, 4+len(msg))
 	f[0], f[1], f[2], f[3] = byte(n>>16), byte(n>>8), byte(n), 0
 	return append(f, msg...)
+}
+
+// frameReader reads S2S frames.
+type frameReader struct {
+	br  *bufio.Reader
+	buf []byte
+}
+
+// next returns the next message; io.EOF at the normal end of the session, a
+// *terminalError for a terminal message. The returned slice is valid until
+// the next call.
+func (f *frameReader) next() ([]byte, error) {
+	var hdr [3]byte
+	if _, err := io.ReadFull(f.br, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
+	if n < 1 || n > s2sMaxFrame {
+		return nil, fmt.Errorf("s2s frame length %d", n)
+	}
+	if cap(f.buf) < n {
+		f.buf = make([]byte, n)
+	}
+	buf := f.buf[:n]
+	if _, err := io.ReadFull(f.br, buf); err != nil {
+		return nil, fmt.Errorf("s2s frame body: %w", err)
+	}
+	flag, body := buf[0], buf[1:]
+	if flag&s2sFlagTerminal != 0 {
+		if len(body) < 2 {
+			return nil, errors.New("s2s terminal message too short")
+		}
+		return nil, &terminalError{Status: int(binary.BigEndian.Uint16(body)), Body: string(body[2:])}
+	}
+	if flag&s2sFlagCompression != 0 {
+		return nil, errors.New("s2s: compressed frame (compression was not requested)")
+	}
+	return body, nil
 }
 
 // terminalError is the error carried by an S2S terminal message.

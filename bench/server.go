@@ -8,17 +8,16 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/s2lite/s2lite/client"
 	"github.com/s2lite/s2lite/objstore"
 )
 
@@ -452,7 +451,7 @@ func (sb *serverBench) startServer(name string) (*serverProc, string, error) {
 // checkWALPuts compares the WAL PUTs seen by the proxy since from (taken
 // before the server started) with the server's count of WAL objects
 // written, once the server is idle.
-func (sb *serverBench) checkWALPuts(phase string, c *s2Client, from proxyMark) {
+func (sb *serverBench) checkWALPuts(phase string, c *benchClient, from proxyMark) {
 	time.Sleep(500 * time.Millisecond)
 	m := metricsSnap(sb.ctx, c)
 	reqs, _ := sb.proxy.since(from, sb.proxy.mark())
@@ -473,7 +472,7 @@ func (sb *serverBench) checkWALPuts(phase string, c *s2Client, from proxyMark) {
 // settle waits until the server has no frozen memtable and made no table
 // request (flush or compaction) for quiet, or maxWait passed; it returns
 // how long it waited.
-func (sb *serverBench) settle(c *s2Client, maxWait, quiet time.Duration) time.Duration {
+func (sb *serverBench) settle(c *benchClient, maxWait, quiet time.Duration) time.Duration {
 	start := time.Now()
 	tableReqs := func() int64 {
 		m := sb.proxy.mark()
@@ -501,7 +500,7 @@ func (sb *serverBench) settle(c *s2Client, maxWait, quiet time.Duration) time.Du
 }
 
 // metricsSnap scrapes the server's /metrics.
-func metricsSnap(ctx context.Context, c *s2Client) map[string]float64 {
+func metricsSnap(ctx context.Context, c *benchClient) map[string]float64 {
 	m, err := c.metrics(ctx)
 	if err != nil {
 		return map[string]float64{}
@@ -520,7 +519,7 @@ type marks struct {
 
 // markWindow takes marks at w.from and w.to in the background; wait
 // returns them.
-func (sb *serverBench) markWindow(c *s2Client, w window, profileAs string) func() marks {
+func (sb *serverBench) markWindow(c *benchClient, w window, profileAs string) func() marks {
 	var mk marks
 	done := make(chan struct{})
 	go func() {
@@ -598,7 +597,10 @@ func (sb *serverBench) latencyPhase(doLatency, doTail bool) error {
 		return err
 	}
 	defer srv.stop()
-	c := newS2Client(srv.base, "bench-latency")
+	c, err := newBenchClient(srv.base, "bench-latency")
+	if err != nil {
+		return err
+	}
 	defer c.close()
 	if err := c.createBasin(sb.ctx); err != nil {
 		return err
@@ -660,10 +662,10 @@ func (sb *serverBench) latencyPhase(doLatency, doTail bool) error {
 	return nil
 }
 
-func (sb *serverBench) latencyPoint(c *s2Client, path string, recordBytes, batch int, rate float64) (LatencyPoint, error) {
+func (sb *serverBench) latencyPoint(c *benchClient, path string, recordBytes, batch int, rate float64) (LatencyPoint, error) {
 	pt := LatencyPoint{Path: path, RecordBytes: recordBytes, BatchRecords: batch, Rate: rate}
 	name := fmt.Sprintf("lat-%s-%d-%d-%g", path, recordBytes, batch, rate)
-	if err := c.createStream(sb.ctx, c.h1, name); err != nil {
+	if err := c.createStream(sb.ctx, name); err != nil {
 		return pt, err
 	}
 	bs := sb.batch(recordBytes, batch)
@@ -726,10 +728,10 @@ func (sb *serverBench) latencyPoint(c *s2Client, path string, recordBytes, batch
 // tailPoint appends 1 KiB records one per batch at rate through an append
 // session while an S2S read session and an SSE session follow the stream,
 // and measures when each reader receives each record relative to its ack.
-func (sb *serverBench) tailPoint(c *s2Client, rate float64) ([]TailPoint, error) {
+func (sb *serverBench) tailPoint(c *benchClient, rate float64) ([]TailPoint, error) {
 	const recordBytes = 1024
 	name := fmt.Sprintf("tail-%g", rate)
-	if err := c.createStream(sb.ctx, c.h1, name); err != nil {
+	if err := c.createStream(sb.ctx, name); err != nil {
 		return nil, err
 	}
 	sb.settle(c, 20*time.Second, 500*time.Millisecond)
@@ -739,7 +741,6 @@ func (sb *serverBench) tailPoint(c *s2Client, rate float64) ([]TailPoint, error)
 	schedAt := make([]atomic.Int64, n)
 	readers := []string{"s2s", "sse"}
 	readAt := map[string][]atomic.Int64{"s2s": make([]atomic.Int64, n), "sse": make([]atomic.Int64, n)}
-	q := url.Values{"seq_num": {"0"}}
 	rctx, cancel := context.WithCancel(sb.ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -749,47 +750,34 @@ func (sb *serverBench) tailPoint(c *s2Client, rate float64) ([]TailPoint, error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			arr := readAt[kind]
-			var rb readBatchInfo
-			store := func() {
-				now := time.Now().UnixNano()
-				for _, s := range rb.Seqs {
-					if s < uint64(len(arr)) {
-						arr[s].Store(now)
-						received[i].Add(1)
-					}
-				}
-			}
+			// Follow the stream from its start with the client. Its
+			// decoding of one 1 KiB record per batch takes microseconds,
+			// against the fractions of a millisecond measured.
+			o := client.ReadOptions{Start: client.FromSeqNum(0)}
+			var sess *client.ReadSession
+			var err error
 			if kind == "s2s" {
-				sess, err := c.openReadSession(rctx, name, q)
-				ready <- err
-				if err != nil {
-					return
-				}
-				defer sess.close()
-				for {
-					msg, err := sess.recv()
-					if err != nil {
-						return
-					}
-					if decodeReadBatch(msg, &rb) == nil {
-						store()
-					}
-				}
+				sess, err = c.stream(name).ReadSession(rctx, o)
+			} else {
+				sess, err = c.stream(name).ReadSessionSSE(rctx, o)
 			}
-			sess, err := c.openSSE(rctx, name, q)
 			ready <- err
 			if err != nil {
 				return
 			}
-			defer sess.close()
+			defer sess.Close()
+			arr := readAt[kind]
 			for {
-				ev, err := sess.next(&rb)
-				if err != nil || ev == "done" {
-					return
+				b, err := sess.Next()
+				if err != nil {
+					return // cancelled once the appends are read
 				}
-				if ev == "batch" {
-					store()
+				now := time.Now().UnixNano()
+				for _, r := range b.Records {
+					if r.SeqNum < uint64(len(arr)) {
+						arr[r.SeqNum].Store(now)
+						received[i].Add(1)
+					}
 				}
 			}
 		}()
@@ -865,7 +853,10 @@ func (sb *serverBench) throughputPhase() error {
 		return err
 	}
 	defer srv.stop()
-	c := newS2Client(srv.base, "bench-throughput")
+	c, err := newBenchClient(srv.base, "bench-throughput")
+	if err != nil {
+		return err
+	}
 	defer c.close()
 	if err := c.createBasin(sb.ctx); err != nil {
 		return err
@@ -1033,8 +1024,9 @@ func costTotals(cr *CostResult, reqs requestCounts, total int64) {
 	cr.WriteAmpSST = ratio(float64(reqs.get("PUT sst").Bytes), float64(total))
 }
 
-// createStreams creates the streams with 32 requests in flight over h2c.
-func createStreams(ctx context.Context, c *s2Client, names []string) error {
+// createStreams creates the streams with 32 requests in flight (the
+// client sends them over HTTP/1.1, a connection each).
+func createStreams(ctx context.Context, c *benchClient, names []string) error {
 	var next atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
@@ -1048,7 +1040,7 @@ func createStreams(ctx context.Context, c *s2Client, names []string) error {
 				if i >= len(names) {
 					return
 				}
-				if err := c.createStream(ctx, c.h2, names[i]); err != nil {
+				if err := c.createStream(ctx, names[i]); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -1093,7 +1085,10 @@ func (sb *serverBench) catchUpPhase() error {
 		return err
 	}
 	defer func() { srv.stop() }()
-	c := newS2Client(srv.base, "bench-catchup")
+	c, err := newBenchClient(srv.base, "bench-catchup")
+	if err != nil {
+		return err
+	}
 	defer func() { c.close() }()
 	if err := c.createBasin(sb.ctx); err != nil {
 		return err
@@ -1105,7 +1100,7 @@ func (sb *serverBench) catchUpPhase() error {
 		name string
 		mib  int
 	}{{"catchup", sb.catchUpMiB()}, {"filler", sb.fillerMiB()}} {
-		if err := c.createStream(sb.ctx, c.h1, s.name); err != nil {
+		if err := c.createStream(sb.ctx, s.name); err != nil {
 			return err
 		}
 		batches := s.mib << 20 / bs.bodyBytes()
@@ -1144,7 +1139,9 @@ func (sb *serverBench) catchUpPhase() error {
 			return err
 		}
 		cu.RestartSeconds = append(cu.RestartSeconds, round2(time.Since(t0).Seconds()))
-		c = newS2Client(srv.base, "bench-catchup")
+		if c, err = newBenchClient(srv.base, "bench-catchup"); err != nil {
+			return err
+		}
 		cold, err := read("s2s", "cold")
 		if err != nil {
 			return err
@@ -1216,87 +1213,64 @@ func startServerAt(sb *serverBench, path, name string) (*serverProc, error) {
 	return p, err
 }
 
-// appendN appends n batches through one pipelined session.
-func appendN(ctx context.Context, c *s2Client, stream string, bs *batchSet, n, depth int) error {
-	sess, err := c.openAppendSession(ctx, stream)
+// appendN appends n batches through one pipelined session of the client,
+// depth batches in flight. It only fills streams for a later measurement,
+// so the client's encoding of each batch costs nothing that is measured.
+func appendN(ctx context.Context, c *benchClient, stream string, bs *batchSet, n, depth int) error {
+	sess, err := c.stream(stream).AppendSession(ctx, client.AppendSessionOptions{MaxInflightBytes: int64(depth * bs.meteredBytes())})
 	if err != nil {
-		return err
+		return fmt.Errorf("append session on %s: %w", stream, err)
 	}
-	defer sess.close()
-	sem := make(chan struct{}, depth)
-	done := make(chan error, 1)
-	go func() {
-		for i := 0; i < n; i++ {
-			msg, err := sess.recv()
-			if err != nil {
-				done <- err
-				return
-			}
-			if _, err := decodeAppendAck(msg); err != nil {
-				done <- err
-				return
-			}
-			<-sem
-		}
-		done <- nil
-	}()
 	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		if err := sess.send(bs.frames[i%len(bs.frames)]); err != nil {
-			return err
+		// Submit waits while depth batches are in flight; a failed batch
+		// fails the session, which Close reports.
+		if _, err := sess.Submit(ctx, bs.inputs[i%len(bs.inputs)]); err != nil {
+			sess.Abort()
+			return fmt.Errorf("appending to %s: %w", stream, err)
 		}
 	}
-	err = <-done
-	sess.closeSend()
-	return err
+	if err := sess.Close(); err != nil {
+		return fmt.Errorf("appending to %s: %w", stream, err)
+	}
+	return nil
 }
 
-// readAllOnce reads the first n records of the stream with one read
-// session (S2S or SSE) and times it.
-func readAllOnce(ctx context.Context, c *s2Client, stream, kind string, n int64) (ReadRun, error) {
-	q := url.Values{"seq_num": {"0"}, "count": {strconv.FormatInt(n, 10)}}
+// readAllOnce reads the first n records of the stream with one raw read
+// session (S2S or SSE) and times it. Raw rather than the client's read
+// sessions: see openRawReadSession.
+func readAllOnce(ctx context.Context, c *benchClient, stream, kind string, n int64) (ReadRun, error) {
 	rr := ReadRun{Path: kind}
-	var rb readBatchInfo
-	var bytes int64
+	var next func() (records, bodyBytes int64, err error)
 	start := time.Now()
 	switch kind {
 	case "s2s":
-		sess, err := c.openReadSession(ctx, stream, q)
+		sess, err := c.openRawReadSession(ctx, stream, n)
 		if err != nil {
 			return rr, err
 		}
 		defer sess.close()
-		for rr.Records < n {
-			msg, err := sess.recv()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return rr, err
-			}
-			if err := decodeReadBatch(msg, &rb); err != nil {
-				return rr, err
-			}
-			rr.Records += int64(len(rb.Seqs))
-			bytes += rb.BodyBytes
-		}
+		next = sess.recvBatch
 	case "sse":
-		sess, err := c.openSSE(ctx, stream, q)
+		sess, err := c.openRawSSE(ctx, stream, n)
 		if err != nil {
 			return rr, err
 		}
 		defer sess.close()
-		for rr.Records < n {
-			ev, err := sess.next(&rb)
-			if err != nil {
-				return rr, err
-			}
-			if ev == "done" {
-				break
-			}
-			rr.Records += int64(len(rb.Seqs))
-			bytes += rb.BodyBytes
+		next = sess.next
+	default:
+		return rr, fmt.Errorf("unknown read session kind %q", kind)
+	}
+	var bytes int64
+	for rr.Records < n {
+		records, bodyBytes, err := next()
+		if errors.Is(err, io.EOF) {
+			break
 		}
+		if err != nil {
+			return rr, fmt.Errorf("%s read of %s: %w", kind, stream, err)
+		}
+		rr.Records += records
+		bytes += bodyBytes
 	}
 	secs := time.Since(start).Seconds()
 	if rr.Records != n {

@@ -96,11 +96,9 @@ func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath strin
 		p.stop()
 		return nil, fmt.Errorf("s2lite did not start within 3 minutes; see %s", logPath)
 	}
-	c := newS2Client(p.base, "")
-	defer c.close()
 	for {
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := c.health(hctx)
+		err := health(hctx, p.base)
 		cancel()
 		if err == nil {
 			return p, nil
