@@ -25,6 +25,8 @@ func (s *Server) routes() {
 	rt.handle("/v1/streams/{stream}/records/tail", http.MethodGet, s.checkTail)
 	rt.handle("/v1/streams/{stream}/records", http.MethodGet, s.read)
 	rt.handle("/v1/streams/{stream}/records", http.MethodPost, s.append)
+	// An s2lite extension, off by default: see import.go.
+	rt.handle("/v1/streams/{stream}/import", http.MethodPost, s.importRecords)
 
 	// Section 13: parsed, then answered 501.
 	rt.handle("/v1/access-tokens", http.MethodGet, s.listAccessTokens)

@@ -34,6 +34,9 @@ type Options struct {
 	// request, so it must be cheap: a non-nil error makes them answer 503
 	// with the error as the reason.
 	Ready func() error
+	// EnableImport turns on POST /v1/streams/{stream}/import, which writes
+	// records at given sequence numbers (serve --enable-import).
+	EnableImport bool
 }
 
 // Server serves the S2 API over HTTP for one stream.Service.

@@ -89,6 +89,8 @@ type validatedInput struct {
 	in       AppendInput
 	commands []parsedCommand // one per record
 	metered  uint64
+	// imported, for Service.Import, gives the records' positions.
+	imported *importSpec
 }
 
 // validateAppendInput applies the stateless rules of API 7.3 and 7.1. The

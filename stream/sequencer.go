@@ -98,6 +98,9 @@ func (h *streamHandle) sequence(ctx context.Context, v *validatedInput, fut *App
 	case in.MatchSeqNum != nil && *in.MatchSeqNum != st.next:
 		e.rejected = &SeqNumMismatchError{ExpectedSeqNum: st.next}
 	}
+	if e.rejected == nil && v.imported != nil {
+		e.rejected = st.admitImport(v.imported)
+	}
 	var b *engine.Batch
 	if e.rejected == nil {
 		b, e.rejected = h.buildBatchLocked(v, &st, e)
@@ -137,6 +140,13 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 	prev := st.lastTimestamp
 	records := make([]SequencedRecord, len(in.Records))
 	for i, r := range in.Records {
+		if v.imported != nil {
+			// Imported records keep their timestamps (admitImport and
+			// Import checked they never go back).
+			prev = v.imported.timestamps[i]
+			records[i] = SequencedRecord{SeqNum: first + uint64(i), Timestamp: prev, Headers: r.Headers, Body: r.Body}
+			continue
+		}
 		var ts uint64
 		switch cfg.Timestamping.Mode {
 		case TimestampingArrival:

@@ -33,6 +33,7 @@ type serveConfig struct {
 	logLevel            slog.Level
 	pprofAddr           string
 
+	enableImport        bool
 	gcMinAge            time.Duration
 	checkpointInterval  time.Duration
 	checkpointRetention time.Duration
@@ -57,6 +58,7 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	inflight := fs.String("append-inflight-bytes", "128MiB", "server-wide budget of metered bytes of appends in flight (at least 1MiB)")
 	fs.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&cfg.enableImport, "enable-import", false, "accept s2lite import: records written at given sequence numbers (POST /v1/streams/{stream}/import); it can rewrite a stream's history, so enable it only while migrating")
 	gcMinAge := fs.String("gc-min-age", envOr("S2LITE_GC_MIN_AGE", "10m"), "how long an unreferenced object stays before garbage collection deletes it; a copy of the storage made with plain tools (aws s3 sync, rsync) is consistent only if it finishes within this age (env S2LITE_GC_MIN_AGE)")
 	cpInterval := fs.String("checkpoint-interval", envOr("S2LITE_CHECKPOINT_INTERVAL", "0"), "create a restore point this often, for point-in-time restore (e.g. 1h; 0 disables) (env S2LITE_CHECKPOINT_INTERVAL)")
 	cpRetention := fs.String("checkpoint-retention", envOr("S2LITE_CHECKPOINT_RETENTION", "24h"), "how long restore points, and the WAL and tables they need, are kept: the point-in-time restore window (env S2LITE_CHECKPOINT_RETENTION)")

@@ -7,6 +7,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +102,7 @@ func Commands(ctx context.Context, env Env) []*cobra.Command {
 		a.lsCmd(), a.listBasinsCmd(), a.createBasinCmd(), a.deleteBasinCmd(), a.getBasinConfigCmd(), a.reconfigureBasinCmd(),
 		a.listStreamsCmd(), a.createStreamCmd(), a.deleteStreamCmd(), a.getStreamConfigCmd(), a.reconfigureStreamCmd(),
 		a.checkTailCmd(), a.trimCmd(), a.fenceCmd(), a.appendCmd(), a.readCmd(), a.tailCmd(), a.applyCmd(),
+		a.exportCmd(), a.importCmd(),
 	}
 }
 
@@ -244,3 +247,9 @@ func (a *app) status(st style, format string, args ...any) {
 // Usage marks err as a bad command line (exit status 2), for commands
 // defined outside this package.
 func Usage(err error) error { return &usageError{err} }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

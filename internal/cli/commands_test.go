@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/s2lite/s2lite/client"
+	"github.com/s2lite/s2lite/internal/testserver"
+	"github.com/s2lite/s2lite/server"
 )
 
 func TestBasinAndStreamCommands(t *testing.T) {
@@ -363,4 +365,84 @@ func TestApply(t *testing.T) {
 	write(`{"basins":[{"name":"app-basin","streams":[{"name":"s","config":{"colour":"red"}}]}]}`)
 	h.fails(2, "failed to parse spec file", "apply", "-f", spec)
 	h.fails(2, `required flag(s) "file" not set`, "apply")
+}
+
+// TestExportImportKeepPositions: a stream with a trim point, a fencing
+// token, commands and binary records is exported and imported into another
+// server's new stream: identical records at identical positions, the same
+// tail, trim point and token.
+func TestExportImportKeepPositions(t *testing.T) {
+	src := newHarness(t)
+	dst := newHarnessWith(t, testserver.Options{Server: server.Options{EnableImport: true}})
+	ctx := context.Background()
+	src.ok("", "create-basin", "exp-basin")
+	src.ok("", "create-stream", "s2://exp-basin/s", "--retention-policy", "infinite", "--storage-class", "standard")
+	s := src.c.Basin("exp-basin").Stream("s")
+	recs := binaryRecordsForExport(50)
+	if _, err := s.Append(ctx, client.AppendInput{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	src.ok("", "trim", "s2://exp-basin/s", "20")
+	src.ok("", "fence", "s2://exp-basin/s", "owner-1")
+	src.ok("more\n", "append", "s2://exp-basin/s", "-f", "owner-1")
+	file := filepath.Join(t.TempDir(), "s.export")
+	r := src.ok("", "export", "s2://exp-basin/s", "-o", file)
+	if !strings.Contains(r.stderr, "✓ [EXPORTED] 33 records, 20..53") {
+		t.Fatalf("export: %s", r)
+	}
+
+	// Without --enable-import the server refuses.
+	src.ok("", "create-basin", "exp-basin-2")
+	if r := src.run("", "import", "s2://exp-basin-2/s", "-i", file); r.code != 1 || !strings.Contains(r.stderr, "permission_denied") {
+		t.Fatalf("import into a server without --enable-import: %s", r)
+	}
+
+	dst.ok("", "create-basin", "exp-basin")
+	r = dst.ok("", "import", "s2://exp-basin/copy", "-i", file)
+	if !strings.Contains(r.stderr, "✓ Import finished // tail: 53 @ ") {
+		t.Fatalf("import: %s", r)
+	}
+	want, got := src.records("exp-basin", "s"), dst.records("exp-basin", "copy")
+	if len(got) != len(want) || len(want) != 33 {
+		t.Fatalf("%d records imported, %d exported", len(got), len(want))
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if g.SeqNum != w.SeqNum || g.Timestamp != w.Timestamp || !bytes.Equal(g.Body, w.Body) || fmt.Sprint(g.Headers) != fmt.Sprint(w.Headers) {
+			t.Fatalf("record %d differs:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+	st, _ := src.c.Basin("exp-basin").Stream("s").CheckTail(ctx)
+	dt, _ := dst.c.Basin("exp-basin").Stream("copy").CheckTail(ctx)
+	if st != dt {
+		t.Fatalf("tails differ: %+v and %+v", st, dt)
+	}
+	if cfg := dst.ok("", "get-stream-config", "s2://exp-basin/copy").stdout; !strings.Contains(cfg, "Infinite") || !strings.Contains(cfg, "standard") {
+		t.Fatalf("config not carried over:\n%s", cfg)
+	}
+	// The token came along: a wrong one is refused, the right one works.
+	if r := dst.run("x\n", "append", "s2://exp-basin/copy", "-f", "intruder"); !strings.Contains(r.stderr, "expected: owner-1") {
+		t.Fatalf("append with a wrong token after import: %s", r)
+	}
+	dst.ok("x\n", "append", "s2://exp-basin/copy", "-f", "owner-1", "-m", "53")
+
+	// Importing into an existing stream is refused; a truncated export
+	// says so.
+	if r := dst.run("", "import", "s2://exp-basin/copy", "-i", file); r.code != 1 || !strings.Contains(r.stderr, "resource_already_exists") {
+		t.Fatalf("import into an existing stream: %s", r)
+	}
+	data, _ := os.ReadFile(file)
+	lines := strings.SplitAfter(string(data), "\n")
+	truncated := strings.Join(lines[:len(lines)-2], "")
+	if r := dst.run(truncated, "import", "s2://exp-basin/truncated"); r.code != 1 || !strings.Contains(r.stderr, "without its trailer") {
+		t.Fatalf("import of a truncated export: %s", r)
+	}
+}
+
+func binaryRecordsForExport(n int) []client.AppendRecord {
+	out := make([]client.AppendRecord, n)
+	for i := range out {
+		out[i] = client.AppendRecord{Headers: []client.Header{{Name: []byte{'h', byte(i)}, Value: []byte{0xff, 0}}}, Body: []byte{byte(i), 0, 0xfe}}
+	}
+	return out
 }

@@ -23,7 +23,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	srv := testserver.Start(t, testserver.Options{})
+	return newHarnessWith(t, testserver.Options{})
+}
+
+func newHarnessWith(t *testing.T, o testserver.Options) *harness {
+	t.Helper()
+	srv := testserver.Start(t, o)
 	c, err := client.New(client.Config{AccountEndpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
