@@ -44,6 +44,12 @@ type Options struct {
 	// and none after (restore to a point in time). The destination must
 	// then be empty.
 	Until time.Time
+	// FromReplica copies from a source nobody writes to, such as a replica
+	// bucket kept by asynchronous replication: its newest manifest may
+	// name tables that have not arrived, so the copy takes the newest
+	// version whose tables are all present (its latest consistent state),
+	// without pinning anything in it.
+	FromReplica bool
 	// GCMinAge is the source writer's garbage collection minimum age
 	// (serve --gc-min-age); the pin protocol needs it. Default: the
 	// engine's.
@@ -93,20 +99,31 @@ func Copy(ctx context.Context, src, dst objstore.Store, o Options) (Stats, error
 	var st Stats
 
 	// The version to copy, pinned against the source's garbage collection.
-	cpName := o.Checkpoint
+	var version uint64
 	var lease *lease
-	if cpName == "" {
-		l, err := pinLatest(ctx, src, o)
+	switch {
+	case o.FromReplica:
+		v, err := latestConsistent(ctx, src)
 		if err != nil {
 			return st, err
 		}
-		lease = l
-		defer lease.release()
-		cpName = l.current()
-	}
-	cp, err := engine.LoadCheckpoint(ctx, src, cpName)
-	if err != nil {
-		return st, fmt.Errorf("backup: %w", err)
+		version = v
+	default:
+		cpName := o.Checkpoint
+		if cpName == "" {
+			l, err := pinLatest(ctx, src, o)
+			if err != nil {
+				return st, err
+			}
+			lease = l
+			defer lease.release()
+			cpName = l.current()
+		}
+		cp, err := engine.LoadCheckpoint(ctx, src, cpName)
+		if err != nil {
+			return st, fmt.Errorf("backup: %w", err)
+		}
+		version = cp.ManifestVersion
 	}
 	failpoint.Inject("backupAfterPin", func(val failpoint.Value) {
 		if ferr := fault.Do(ctx, val); ferr != nil {
@@ -114,9 +131,9 @@ func Copy(ctx context.Context, src, dst objstore.Store, o Options) (Stats, error
 		}
 	})
 	srcManifests := manifest.NewStore(src, o.Logger)
-	m, err := srcManifests.Load(ctx, cp.ManifestVersion)
+	m, err := srcManifests.Load(ctx, version)
 	if err != nil {
-		return st, fmt.Errorf("backup: reading manifest version %d: %w", cp.ManifestVersion, err)
+		return st, fmt.Errorf("backup: reading manifest version %d: %w", version, err)
 	}
 	manifestBytes, _, err := src.Get(ctx, manifest.Key(m.Version))
 	if err != nil {
@@ -201,6 +218,41 @@ func Copy(ctx context.Context, src, dst objstore.Store, o Options) (Stats, error
 	o.Logger.Info("backup copied", "manifest", m.Version, "tables", st.Tables, "tables_copied", st.TablesCopied,
 		"wal", st.WAL, "wal_copied", st.WALCopied, "bytes", st.BytesCopied, "duration", st.Duration)
 	return st, nil
+}
+
+// latestConsistent finds the newest manifest version of src whose tables
+// are all present with their recorded sizes.
+func latestConsistent(ctx context.Context, src objstore.Store) (uint64, error) {
+	ms := manifest.NewStore(src, nil)
+	versions, err := ms.Versions(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	infos, err := src.List(ctx, "sst/", "", 0)
+	if err != nil {
+		return 0, fmt.Errorf("backup: listing tables: %w", err)
+	}
+	size := make(map[string]int64, len(infos))
+	for _, o := range infos {
+		size[o.Key] = o.Size
+	}
+	for i := len(versions) - 1; i >= 0; i-- {
+		m, err := ms.Load(ctx, versions[i])
+		if err != nil {
+			continue // damaged or half replicated: try an older one
+		}
+		whole := true
+		for _, t := range m.Tables() {
+			if got, ok := size[t.ObjectKey()]; !ok || got != t.Size {
+				whole = false
+				break
+			}
+		}
+		if whole {
+			return m.Version, nil
+		}
+	}
+	return 0, errors.New("backup: the source holds no manifest version whose tables are all present")
 }
 
 func manifestVersion(key string) (uint64, bool) {

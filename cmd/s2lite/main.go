@@ -34,7 +34,7 @@ func main() {
 func run(ctx context.Context, args []string, env cli.Env) int {
 	return cli.Run(ctx, args, env, serveCmd(env.Stdout, env.Stderr),
 		verifyCmd(env.Stdout, env.Stderr), backupCmd(env.Stdout, env.Stderr),
-		restoreCmd(env.Stdout, env.Stderr), checkpointsCmd(env.Stdout, env.Stderr))
+		restoreCmd(env.Stdout, env.Stderr), promoteCmd(env.Stdout, env.Stderr), checkpointsCmd(env.Stdout, env.Stderr))
 }
 
 // serveCmd runs the server. Its flags keep their own parser (Go's flag

@@ -201,6 +201,26 @@ func backupCmd(stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
+func promoteCmd(stdout, stderr io.Writer) *cobra.Command {
+	var sf storageFlags
+	var cf copyFlags
+	cmd := &cobra.Command{
+		Use:   "promote --to DEST",
+		Short: "Copy a replica's latest consistent state into a new destination, to serve it after a failover",
+		Long: "Copy the newest state of a replica (a bucket kept by asynchronous replication, which nobody writes to)\n" +
+			"whose tables have all arrived, with the WAL up to its first gap, into DEST, a new prefix or directory.\n" +
+			"Serve DEST: objects that replication delivers late into the replica can never mix with it. The\n" +
+			"replica itself is not written to.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCopy(cmd.Context(), &sf, &cf, backup.Options{FromReplica: true}, "promotion", stdout, stderr)
+		},
+	}
+	sf.register(cmd)
+	cf.register(cmd)
+	return cmd
+}
+
 func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
 	var sf storageFlags
 	var cf copyFlags
