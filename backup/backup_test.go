@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/s2lite/s2lite/engine"
+	"github.com/s2lite/s2lite/internal/s3test"
 	"github.com/s2lite/s2lite/objstore"
 )
 
@@ -452,4 +453,49 @@ func tablesByAge(t *testing.T, s objstore.Store) []string {
 		out = append(out, o.Key)
 	}
 	return out
+}
+
+// TestMigrationBetweenStores copies a live database between every pair of
+// store kinds (memory, a local directory and, under withminio, MinIO), with
+// its writer running, and checks each copy.
+func TestMigrationBetweenStores(t *testing.T) {
+	kinds := map[string]func(t *testing.T) objstore.Store{
+		"memory": func(*testing.T) objstore.Store { return objstore.NewMemory() },
+		"local": func(t *testing.T) objstore.Store {
+			s, err := objstore.NewLocal(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	}
+	if s3test.Enabled() {
+		kinds["minio"] = func(t *testing.T) objstore.Store {
+			return objstore.NewRetrying(s3test.Store(t), objstore.RetryOptions{})
+		}
+	}
+	for from, mkFrom := range kinds {
+		for to, mkTo := range kinds {
+			if from == to {
+				continue
+			}
+			t.Run(from+"-to-"+to, func(t *testing.T) {
+				ctx := context.Background()
+				src, dst := mkFrom(t), mkTo(t)
+				db, err := engine.Open(ctx, smallOptions(src))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				w := startWriter(db)
+				time.Sleep(200 * time.Millisecond)
+				began := time.Now()
+				if _, err := Copy(ctx, src, dst, Options{GCMinAge: 300 * time.Millisecond}); err != nil {
+					t.Fatal(err)
+				}
+				w.halt(t)
+				checkCopy(t, dst, w.ackedBefore(began), w.next)
+			})
+		}
+	}
 }
