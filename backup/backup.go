@@ -70,7 +70,9 @@ type Stats struct {
 	// were transferred (the rest were in the destination already).
 	Tables, TablesCopied int
 	WAL, WALCopied       int
-	BytesCopied          int64
+	// Objects counts the objects RestoreVersions wrote.
+	Objects     int
+	BytesCopied int64
 	// WALFrom and WALEnd bound the WAL copied: [WALFrom, WALEnd).
 	WALFrom, WALEnd uint64
 	// AckedThrough is when the last WAL object copied was written: the copy

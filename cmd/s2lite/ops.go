@@ -224,9 +224,10 @@ func promoteCmd(stdout, stderr io.Writer) *cobra.Command {
 func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
 	var sf storageFlags
 	var cf copyFlags
-	var toCheckpoint, toTime string
+	var toCheckpoint, toTime, asOf string
+	var fromVersions bool
 	cmd := &cobra.Command{
-		Use:   "restore --to DEST (--to-time T | --to-checkpoint NAME)",
+		Use:   "restore --to DEST (--to-time T | --to-checkpoint NAME | --from-versions --as-of T)",
 		Short: "Rebuild the state of a database as of a moment or a checkpoint into a new, empty destination",
 		Long: "Rebuild into DEST (which must be empty) the state the database held at a moment of its restore\n" +
 			"window (serve --checkpoint-interval and --checkpoint-retention): the newest checkpoint at or before\n" +
@@ -234,6 +235,12 @@ func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if fromVersions {
+				if toCheckpoint != "" || toTime != "" || asOf == "" {
+					return cli.Usage(errors.New("--from-versions takes --as-of T, and neither --to-time nor --to-checkpoint"))
+				}
+				return restoreVersions(ctx, &sf, &cf, asOf, stdout, stderr)
+			}
 			var o backup.Options
 			switch {
 			case (toCheckpoint == "") == (toTime == ""):
@@ -263,7 +270,47 @@ func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
 	cf.register(cmd)
 	cmd.Flags().StringVar(&toTime, "to-time", "", "the moment to restore (RFC 3339, e.g. 2026-12-04T20:00:00Z, or Unix milliseconds)")
 	cmd.Flags().StringVar(&toCheckpoint, "to-checkpoint", "", "the checkpoint to restore")
+	cmd.Flags().BoolVar(&fromVersions, "from-versions", false, "rebuild the bucket as of --as-of from its object versions (a bucket with versioning enabled)")
+	cmd.Flags().StringVar(&asOf, "as-of", "", "with --from-versions: the moment to rebuild (RFC 3339 or Unix milliseconds)")
 	return cmd
+}
+
+// restoreVersions rebuilds a versioned bucket's database as of a moment
+// into an empty destination, then verifies it.
+func restoreVersions(ctx context.Context, sf *storageFlags, cf *copyFlags, asOf string, stdout, stderr io.Writer) error {
+	t, err := parseTime(asOf)
+	if err != nil {
+		return cli.Usage(fmt.Errorf("--as-of: %w", err))
+	}
+	log := toolLogger(stderr)
+	src, err := sf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	if src.s3 == nil {
+		return cli.Usage(errors.New("--from-versions needs a bucket (--bucket), with versioning enabled"))
+	}
+	dst, err := openTarget(ctx, cf.to, log)
+	if err != nil {
+		return err
+	}
+	defer dst.close()
+	st, err := backup.RestoreVersions(ctx, src.s3, dst.store, t, cf.parallel)
+	if err != nil {
+		return fmt.Errorf("restore of %s as of %s to %s: %w", src.describe, t.UTC().Format(time.RFC3339Nano), dst.describe, err)
+	}
+	fmt.Fprintf(stdout, "restore of %s as of %s to %s: %d objects, %d bytes in %v\n", src.describe,
+		t.UTC().Format(time.RFC3339Nano), dst.describe, st.Objects, st.BytesCopied, st.Duration.Round(time.Millisecond))
+	rep, err := engine.Verify(ctx, dst.store, engine.VerifyOptions{})
+	if err != nil {
+		return fmt.Errorf("verifying %s: %w", dst.describe, err)
+	}
+	printReport(stdout, dst.describe, rep)
+	if !rep.OK() {
+		return fmt.Errorf("the restore in %s does not verify: %s", dst.describe, strings.Join(rep.Problems, "; "))
+	}
+	return nil
 }
 
 func parseTime(s string) (time.Time, error) {

@@ -14,6 +14,8 @@ type storage struct {
 	store    objstore.Store
 	describe string
 	close    func()
+	// s3 is the bucket store itself, for what only S3 has (versions).
+	s3 *objstore.S3
 }
 
 // openStorage selects S3 (--bucket), a local directory (--local-root) or,
@@ -30,7 +32,7 @@ func openStorage(ctx context.Context, cfg serveConfig, log *slog.Logger) (*stora
 		}
 		store := objstore.NewRetrying(s3, objstore.RetryOptions{Logger: log.With("component", "objstore")})
 		desc := fmt.Sprintf("s3://%s/%s", cfg.bucket, cfg.path)
-		return &storage{store: store, describe: desc, close: func() { _ = s3.Close() }}, nil
+		return &storage{store: store, describe: desc, close: func() { _ = s3.Close() }, s3: s3}, nil
 	case cfg.localRoot != "":
 		root := filepath.Join(cfg.localRoot, filepath.FromSlash(cfg.path))
 		local, err := objstore.NewLocal(root)
