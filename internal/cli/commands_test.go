@@ -387,7 +387,7 @@ func TestExportImportKeepPositions(t *testing.T) {
 	src.ok("more\n", "append", "s2://exp-basin/s", "-f", "owner-1")
 	file := filepath.Join(t.TempDir(), "s.export")
 	r := src.ok("", "export", "s2://exp-basin/s", "-o", file)
-	if !strings.Contains(r.stderr, "✓ [EXPORTED] 33 records, 20..53") {
+	if !strings.Contains(r.stderr, "✓ [EXPORTED] s2://exp-basin/s: 33 records, 20..53") {
 		t.Fatalf("export: %s", r)
 	}
 
@@ -399,7 +399,7 @@ func TestExportImportKeepPositions(t *testing.T) {
 
 	dst.ok("", "create-basin", "exp-basin")
 	r = dst.ok("", "import", "s2://exp-basin/copy", "-i", file)
-	if !strings.Contains(r.stderr, "✓ Import finished // tail: 53 @ ") {
+	if !strings.Contains(r.stderr, "✓ Import of s2://exp-basin/copy finished // tail: 53 @ ") {
 		t.Fatalf("import: %s", r)
 	}
 	want, got := src.records("exp-basin", "s"), dst.records("exp-basin", "copy")
@@ -436,6 +436,46 @@ func TestExportImportKeepPositions(t *testing.T) {
 	truncated := strings.Join(lines[:len(lines)-2], "")
 	if r := dst.run(truncated, "import", "s2://exp-basin/truncated"); r.code != 1 || !strings.Contains(r.stderr, "without its trailer") {
 		t.Fatalf("import of a truncated export: %s", r)
+	}
+}
+
+// TestExportImportBasin moves a whole basin: its configuration and every
+// stream, each at its own positions.
+func TestExportImportBasin(t *testing.T) {
+	src := newHarness(t)
+	dst := newHarnessWith(t, testserver.Options{Server: server.Options{EnableImport: true}})
+	src.ok("", "create-basin", "whole-basin", "--create-stream-on-append", "--retention-policy", "1w")
+	for i, name := range []string{"a", "b/c", "empty"} {
+		src.ok("", "create-stream", "s2://whole-basin/"+name)
+		if name != "empty" {
+			src.ok(strings.Repeat(fmt.Sprintf("line %d\n", i), 5+i), "append", "s2://whole-basin/"+name)
+		}
+	}
+	src.ok("", "trim", "s2://whole-basin/a", "3")
+	file := filepath.Join(t.TempDir(), "basin.export")
+	if r := src.ok("", "export", "whole-basin", "-o", file); !strings.Contains(r.stderr, "✓ [EXPORTED] basin whole-basin: 3 streams") {
+		t.Fatalf("basin export: %s", r)
+	}
+	if r := dst.run("", "import", "s2://moved-basin/x", "-i", file); r.code != 2 || !strings.Contains(r.stderr, "export of a basin") {
+		t.Fatalf("a basin export into a stream: %s", r)
+	}
+	r := dst.ok("", "import", "moved-basin", "-i", file)
+	if !strings.Contains(r.stderr, "✓ Import of basin moved-basin finished: 3 streams") {
+		t.Fatalf("basin import: %s", r)
+	}
+	if cfg := dst.ok("", "get-basin-config", "moved-basin").stdout; !strings.Contains(cfg, "create_stream_on_append |  true") || !strings.Contains(cfg, "7days") {
+		t.Fatalf("basin config not carried over:\n%s", cfg)
+	}
+	for _, name := range []string{"a", "b/c", "empty"} {
+		want, got := src.records("whole-basin", name), dst.records("moved-basin", name)
+		if fmt.Sprint(want) != fmt.Sprint(got) {
+			t.Fatalf("stream %s: %d records, want %d", name, len(got), len(want))
+		}
+		st, _ := src.c.Basin("whole-basin").Stream(name).CheckTail(context.Background())
+		dt, _ := dst.c.Basin("moved-basin").Stream(name).CheckTail(context.Background())
+		if st != dt {
+			t.Fatalf("stream %s: tails %+v and %+v", name, st, dt)
+		}
 	}
 }
 

@@ -36,15 +36,85 @@ type exportTrailer struct {
 
 func (a *app) exportCmd() *cobra.Command {
 	var output string
-	cmd := a.streamCmd("export S2_URI", "Export a stream with its sequence numbers, timestamps, trim point and fencing token", 0,
-		func(_ *cobra.Command, c *client.Client, u streamURI, _ []string) error {
-			return a.export(c, u, output)
-		})
+	cmd := &cobra.Command{
+		Use:   "export BASIN|S2_URI",
+		Short: "Export a stream, or a basin and all its streams, with sequence numbers, timestamps, trim points and fencing tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			basin, stream, isStream, err := parseS2URI(args[0], true)
+			if err != nil {
+				return err
+			}
+			return a.withClient(func(c *client.Client) error {
+				var w io.Writer = a.env.Stdout
+				var f *os.File
+				if output != "" && output != "-" {
+					if f, err = os.Create(output); err != nil {
+						return fmt.Errorf("failed to write the export: %w", err)
+					}
+					defer f.Close()
+					w = f
+				}
+				bw := bufio.NewWriterSize(w, 256<<10)
+				if isStream {
+					err = a.exportStream(c, streamURI{basin, stream}, bw)
+				} else {
+					err = a.exportBasin(c, basin, bw)
+				}
+				if err != nil {
+					return err
+				}
+				if err := bw.Flush(); err != nil {
+					return fmt.Errorf("failed to write the export: %w", err)
+				}
+				if f != nil {
+					if err := f.Close(); err != nil {
+						return fmt.Errorf("failed to write the export: %w", err)
+					}
+				}
+				return nil
+			})
+		},
+	}
 	cmd.Flags().StringVarP(&output, "output", "o", "-", `write the export to a file, or "-" for stdout`)
 	return cmd
 }
 
-func (a *app) export(c *client.Client, u streamURI, output string) error {
+// basinHeader starts the export of a whole basin; each of its streams
+// follows as a stream export (header, records, trailer).
+type basinHeader struct {
+	Version     int                `json:"s2lite_export"`
+	Basin       string             `json:"basin"`
+	BasinConfig client.BasinConfig `json:"basin_config"`
+	Streams     int                `json:"streams"`
+}
+
+func (a *app) exportBasin(c *client.Client, basin string, w *bufio.Writer) error {
+	cfg, err := c.GetBasinConfig(a.ctx, basin)
+	if err != nil {
+		return op("export", err)
+	}
+	var names []string
+	for s, err := range c.Basin(basin).AllStreams(a.ctx, client.ListOptions{}) {
+		if err != nil {
+			return op("export", err)
+		}
+		if s.DeletedAt == nil {
+			names = append(names, s.Name)
+		}
+	}
+	line, _ := json.Marshal(basinHeader{Version: 1, Basin: basin, BasinConfig: cfg, Streams: len(names)})
+	w.Write(append(line, '\n'))
+	for _, name := range names {
+		if err := a.exportStream(c, streamURI{basin, name}, w); err != nil {
+			return err
+		}
+	}
+	a.status(green, "✓ [EXPORTED] basin %s: %d streams", basin, len(names))
+	return nil
+}
+
+func (a *app) exportStream(c *client.Client, u streamURI, bw *bufio.Writer) error {
 	s := c.Basin(u.basin).Stream(u.stream)
 	cfg, err := c.Basin(u.basin).GetStreamConfig(a.ctx, u.stream)
 	if err != nil {
@@ -54,16 +124,6 @@ func (a *app) export(c *client.Client, u streamURI, output string) error {
 	if err != nil {
 		return op("export", err)
 	}
-	var w io.Writer = a.env.Stdout
-	var f *os.File
-	if output != "" && output != "-" {
-		if f, err = os.Create(output); err != nil {
-			return fmt.Errorf("failed to write the export: %w", err)
-		}
-		defer f.Close()
-		w = f
-	}
-	bw := bufio.NewWriterSize(w, 256<<10)
 	line, _ := json.Marshal(exportHeader{Version: 1, Basin: u.basin, Stream: u.stream, Config: cfg})
 	bw.Write(append(line, '\n'))
 
@@ -119,16 +179,10 @@ func (a *app) export(c *client.Client, u streamURI, output string) error {
 	}
 	end.End.FencingToken = token
 	line, _ = json.Marshal(end)
-	bw.Write(append(line, '\n'))
-	if err := bw.Flush(); err != nil {
+	if _, err := bw.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("failed to write the export: %w", err)
 	}
-	if f != nil {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("failed to write the export: %w", err)
-		}
-	}
-	a.status(green, "✓ [EXPORTED] %d records, %d..%d // tail: %d @ %d", end.End.Records, end.End.TrimPoint, tail.SeqNum, tail.SeqNum, tail.Timestamp)
+	a.status(green, "✓ [EXPORTED] %s: %d records, %d..%d // tail: %d @ %d", u, end.End.Records, end.End.TrimPoint, tail.SeqNum, tail.SeqNum, tail.Timestamp)
 	return nil
 }
 
@@ -169,8 +223,17 @@ func (a *app) currentToken(s *client.Stream, tail client.Position) (string, erro
 
 func (a *app) importCmd() *cobra.Command {
 	var input string
-	cmd := a.streamCmd("import S2_URI", "Import an export into a new stream, keeping sequence numbers and timestamps (the server needs --enable-import)", 0,
-		func(_ *cobra.Command, c *client.Client, u streamURI, _ []string) error {
+	cmd := &cobra.Command{
+		Use:   "import BASIN|S2_URI",
+		Short: "Import an export into new streams, keeping sequence numbers and timestamps (the server needs --enable-import)",
+		Long: "Import a stream export into a new stream s2://basin/stream, or a basin export into basin BASIN\n" +
+			"(created with the exported configuration when missing; its streams must not exist yet).",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			basin, stream, isStream, err := parseS2URI(args[0], true)
+			if err != nil {
+				return err
+			}
 			in := a.env.Stdin
 			if input != "" && input != "-" {
 				f, err := os.Open(input)
@@ -180,25 +243,97 @@ func (a *app) importCmd() *cobra.Command {
 				defer f.Close()
 				in = f
 			}
-			return a.importStream(c, u, in)
-		})
+			sc := bufio.NewScanner(in)
+			sc.Buffer(make([]byte, 64<<10), maxInputLine)
+			return a.withClient(func(c *client.Client) error {
+				if !sc.Scan() {
+					return errors.New("the export is empty: no header line")
+				}
+				var probe struct {
+					Version     int              `json:"s2lite_export"`
+					BasinConfig *json.RawMessage `json:"basin_config"`
+				}
+				if json.Unmarshal(sc.Bytes(), &probe) != nil || probe.Version != 1 {
+					return errors.New("not an s2lite export (version 1): the first line is not its header")
+				}
+				lines := &lineReader{sc: sc, n: 1}
+				if probe.BasinConfig == nil {
+					if !isStream {
+						return usagef("this is the export of one stream: import it into s2://basin/stream")
+					}
+					return a.importStream(c, streamURI{basin, stream}, sc.Bytes(), lines)
+				}
+				if isStream {
+					return usagef("this is the export of a basin: import it into a basin (BASIN or s2://basin)")
+				}
+				var hdr basinHeader
+				if err := json.Unmarshal(sc.Bytes(), &hdr); err != nil {
+					return fmt.Errorf("the basin header: %w", err)
+				}
+				if _, err := c.CreateBasin(a.ctx, basin, client.CreateBasinOptions{Config: &hdr.BasinConfig}); err != nil && !isCode(err, "resource_already_exists") {
+					return op("import", err)
+				}
+				for i := range hdr.Streams {
+					first, ok := lines.next()
+					if !ok {
+						return fmt.Errorf("the export ends after %d of its %d streams (truncated?)", i, hdr.Streams)
+					}
+					var sh exportHeader
+					if err := json.Unmarshal(first, &sh); err != nil || sh.Version != 1 || sh.Stream == "" {
+						return fmt.Errorf("line %d: expected the header of a stream", lines.n)
+					}
+					if err := a.importStream(c, streamURI{basin, sh.Stream}, first, lines); err != nil {
+						return err
+					}
+				}
+				if err := lines.err(); err != nil {
+					return err
+				}
+				a.status(green, "✓ Import of basin %s finished: %d streams", basin, hdr.Streams)
+				return nil
+			})
+		},
+	}
 	cmd.Flags().StringVarP(&input, "input", "i", "-", `read the export from a file, or "-" for stdin`)
 	return cmd
 }
 
-func (a *app) importStream(c *client.Client, u streamURI, in io.Reader) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), maxInputLine)
-	if !sc.Scan() {
-		return errors.New("the export is empty: no header line")
+// lineReader numbers the lines of an export.
+type lineReader struct {
+	sc *bufio.Scanner
+	n  int
+}
+
+func (l *lineReader) next() ([]byte, bool) {
+	if !l.sc.Scan() {
+		return nil, false
 	}
+	l.n++
+	return l.sc.Bytes(), true
+}
+
+func (l *lineReader) err() error {
+	if err := l.sc.Err(); err != nil {
+		return fmt.Errorf("failed to read input after line %d: %w", l.n, err)
+	}
+	return nil
+}
+
+func isCode(err error, code string) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// importStream imports one stream's section: its header line (given), its
+// records and its trailer.
+func (a *app) importStream(c *client.Client, u streamURI, headerLine []byte, lines *lineReader) error {
 	var hdr exportHeader
-	if err := json.Unmarshal(sc.Bytes(), &hdr); err != nil || hdr.Version != 1 {
-		return fmt.Errorf("not an s2lite export (version 1): the first line is not its header")
+	if err := json.Unmarshal(headerLine, &hdr); err != nil {
+		return fmt.Errorf("the stream header: %w", err)
 	}
 	b := c.Basin(u.basin)
 	if _, err := b.CreateStream(a.ctx, u.stream, client.CreateStreamOptions{Config: &hdr.Config}); err != nil {
-		return op("import", fmt.Errorf("creating the stream (import needs a new stream): %w", err))
+		return op("import", fmt.Errorf("creating stream %s (import needs a new stream): %w", u, err))
 	}
 	s := b.Stream(u.stream)
 	var batch []client.SequencedRecord
@@ -211,21 +346,22 @@ func (a *app) importStream(c *client.Client, u streamURI, in io.Reader) error {
 		if err != nil {
 			return op("import", err)
 		}
-		a.status(green, "✓ [IMPORTED] %d..%d // tail: %d @ %d", batch[0].SeqNum, batch[len(batch)-1].SeqNum+1, tail.SeqNum, tail.Timestamp)
+		a.status(green, "✓ [IMPORTED] %s %d..%d // tail: %d @ %d", u, batch[0].SeqNum, batch[len(batch)-1].SeqNum+1, tail.SeqNum, tail.Timestamp)
 		batch, batchBytes = nil, 0
 		return nil
 	}
-	n := 1
-	for sc.Scan() {
-		n++
-		line := sc.Bytes()
+	for {
+		line, ok := lines.next()
+		if !ok {
+			break
+		}
 		var probe struct {
 			End *json.RawMessage `json:"s2lite_export_end"`
 		}
 		if json.Unmarshal(line, &probe) == nil && probe.End != nil {
 			var end exportTrailer
 			if err := json.Unmarshal(line, &end); err != nil {
-				return fmt.Errorf("failed to parse the trailer (line %d): %w", n, err)
+				return fmt.Errorf("failed to parse the trailer (line %d): %w", lines.n, err)
 			}
 			if err := flush(); err != nil {
 				return err
@@ -234,12 +370,12 @@ func (a *app) importStream(c *client.Client, u streamURI, in io.Reader) error {
 			if err != nil {
 				return op("import", err)
 			}
-			a.status(green, "✓ Import finished // tail: %d @ %d", tail.SeqNum, tail.Timestamp)
+			a.status(green, "✓ Import of %s finished // tail: %d @ %d", u, tail.SeqNum, tail.Timestamp)
 			return nil
 		}
 		r, err := parseExportedRecord(line)
 		if err != nil {
-			return fmt.Errorf("failed to parse input line %d: %w", n, err)
+			return fmt.Errorf("failed to parse input line %d: %w", lines.n, err)
 		}
 		size := r.MeteredSize()
 		if len(batch) == client.MaxBatchRecords || batchBytes+size > client.MaxBatchBytes {
@@ -250,13 +386,13 @@ func (a *app) importStream(c *client.Client, u streamURI, in io.Reader) error {
 		batch = append(batch, r)
 		batchBytes += size
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("failed to read input after line %d: %w", n, err)
+	if err := lines.err(); err != nil {
+		return err
 	}
 	if err := flush(); err != nil {
 		return err
 	}
-	return errors.New("the export ends without its trailer line (truncated?): the records were imported, the tail, trim point and fencing token were not set")
+	return fmt.Errorf("the export of %s ends without its trailer line (truncated?): the records were imported, the tail, trim point and fencing token were not set", u)
 }
 
 // parseExportedRecord reads a json-base64 line with its position.
