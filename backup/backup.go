@@ -166,7 +166,9 @@ func Copy(ctx context.Context, src, dst objstore.Store, o Options) (Stats, error
 	})
 
 	// The WAL from the replay start to its current end (or to Until).
-	wal, err := walToCopy(ctx, src, m.WALReplayFrom, o.Until)
+	// On a replica the first object of the log may simply not have
+	// arrived yet: the version alone is then its latest consistent state.
+	wal, err := walToCopy(ctx, src, m.WALReplayFrom, o.Until, o.FromReplica)
 	if err != nil {
 		return st, err
 	}
@@ -311,10 +313,17 @@ func checkDestination(ctx context.Context, dst objstore.Store, version uint64, m
 
 // walToCopy lists the WAL from id from to the first missing id (or the
 // first object written after until).
-func walToCopy(ctx context.Context, src objstore.Store, from uint64, until time.Time) ([]objstore.ObjectInfo, error) {
+func walToCopy(ctx context.Context, src objstore.Store, from uint64, until time.Time, replica bool) ([]objstore.ObjectInfo, error) {
 	infos, err := src.List(ctx, "wal/", walKey(from-1), 0)
 	if err != nil {
 		return nil, fmt.Errorf("backup: listing the WAL: %w", err)
+	}
+	if len(infos) > 0 && infos[0].Key != walKey(from) && !replica {
+		// The log continues past the replay start, but its first object
+		// is gone: garbage collection took it, so the version was not
+		// retained (its pin did not hold). Copying the version without it
+		// would silently lose every write in that part of the log.
+		return nil, fmt.Errorf("backup: the WAL from the version's replay start (%s) is gone from the source, but %s follows: the version was not retained", walKey(from), infos[0].Key)
 	}
 	var out []objstore.ObjectInfo
 	for i, o := range infos {

@@ -175,11 +175,22 @@ type slowStore struct {
 func (s *slowStore) Get(ctx context.Context, key string) ([]byte, string, error) {
 	if strings.HasPrefix(key, "sst/") || strings.HasPrefix(key, "wal/") {
 		n := s.reads.Add(1)
+		if strings.HasPrefix(key, "wal/") && n > 1 {
+			// The tables are the slow part; the WAL, which grows while
+			// the copy runs, is read at full speed.
+			return s.Store.Get(ctx, key)
+		}
 		if s.onRead != nil {
 			s.onRead(n)
 		}
+		d := s.delay
+		if n == 1 {
+			// However few objects there are, the copy outlives the
+			// minimum age several times.
+			d += time.Second
+		}
 		select {
-		case <-time.After(s.delay):
+		case <-time.After(d):
 		case <-ctx.Done():
 			return nil, "", ctx.Err()
 		}
@@ -193,10 +204,20 @@ func (s *slowStore) Get(ctx context.Context, key string) ([]byte, string, error)
 // Without the pin (removed by the test half way), the same copy fails
 // loudly instead of producing a broken backup.
 func TestSlowBackupOutlivesGC(t *testing.T) {
-	for _, unpin := range []bool{false, true} {
-		t.Run(fmt.Sprintf("unpinned=%v", unpin), func(t *testing.T) {
+	for kind, mk := range storeKinds() {
+		for _, unpin := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/unpinned=%v", kind, unpin), func(t *testing.T) {
+				slowBackup(t, mk(t), unpin)
+			})
+		}
+	}
+}
+
+func slowBackup(t *testing.T, mem objstore.Store, unpin bool) {
+	{
+		{
 			ctx := context.Background()
-			mem, dst := objstore.NewMemory(), objstore.NewMemory()
+			dst := objstore.NewMemory()
 			db, err := engine.Open(ctx, smallOptions(mem))
 			if err != nil {
 				t.Fatal(err)
@@ -231,7 +252,7 @@ func TestSlowBackupOutlivesGC(t *testing.T) {
 			src := &slowStore{Store: mem, delay: 40 * time.Millisecond}
 			if unpin {
 				src.onRead = func(n int64) {
-					if n == 3 {
+					if n == 1 {
 						cps, _ := engine.ListCheckpointsIn(ctx, mem)
 						for _, cp := range cps {
 							_ = engine.Unpin(ctx, mem, cp.Name)
@@ -249,7 +270,7 @@ func TestSlowBackupOutlivesGC(t *testing.T) {
 				if err == nil {
 					t.Fatalf("a copy whose pin was removed succeeded (took %v, %d objects collected meanwhile): %+v", took, collected.Load(), st)
 				}
-				if !strings.Contains(err.Error(), "deleted from the source") {
+				if !strings.Contains(err.Error(), "deleted from the source") && !strings.Contains(err.Error(), "was not retained") {
 					t.Fatalf("unexpected error: %v", err)
 				}
 				rep, verr := engine.Verify(ctx, dst, engine.VerifyOptions{})
@@ -266,7 +287,7 @@ func TestSlowBackupOutlivesGC(t *testing.T) {
 			}
 			checkCopy(t, dst, w.ackedBefore(began), w.next)
 			t.Logf("copy took %v (%d tables, %d WAL), %d objects collected meanwhile", took, st.Tables, st.WAL, collected.Load())
-		})
+		}
 	}
 }
 
@@ -305,8 +326,13 @@ func TestDivergedDestinationRefused(t *testing.T) {
 // TestRestoreToTime copies a checkpoint plus the WAL up to a moment: the
 // result holds everything acknowledged before it and nothing after.
 func TestRestoreToTime(t *testing.T) {
+	for kind, mk := range storeKinds() {
+		t.Run(kind, func(t *testing.T) { restoreToTime(t, mk(t)) })
+	}
+}
+
+func restoreToTime(t *testing.T, src objstore.Store) {
 	ctx := context.Background()
-	src := objstore.NewMemory()
 	db, err := engine.Open(ctx, smallOptions(src))
 	if err != nil {
 		t.Fatal(err)
@@ -455,10 +481,9 @@ func tablesByAge(t *testing.T, s objstore.Store) []string {
 	return out
 }
 
-// TestMigrationBetweenStores copies a live database between every pair of
-// store kinds (memory, a local directory and, under withminio, MinIO), with
-// its writer running, and checks each copy.
-func TestMigrationBetweenStores(t *testing.T) {
+// storeKinds are the stores the tests run on: memory, a local directory
+// and, under withminio, MinIO.
+func storeKinds() map[string]func(t *testing.T) objstore.Store {
 	kinds := map[string]func(t *testing.T) objstore.Store{
 		"memory": func(*testing.T) objstore.Store { return objstore.NewMemory() },
 		"local": func(t *testing.T) objstore.Store {
@@ -474,6 +499,14 @@ func TestMigrationBetweenStores(t *testing.T) {
 			return objstore.NewRetrying(s3test.Store(t), objstore.RetryOptions{})
 		}
 	}
+	return kinds
+}
+
+// TestMigrationBetweenStores copies a live database between every pair of
+// store kinds (memory, a local directory and, under withminio, MinIO), with
+// its writer running, and checks each copy.
+func TestMigrationBetweenStores(t *testing.T) {
+	kinds := storeKinds()
 	for from, mkFrom := range kinds {
 		for to, mkTo := range kinds {
 			if from == to {

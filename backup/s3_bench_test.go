@@ -21,13 +21,15 @@ import (
 //
 //   - raw-MiB/s: copying the same objects with plain GET and PUT, 8 at a
 //     time (what a sync tool does at best);
+//
 //   - backup-MiB/s: s2lite's online backup of it, pin and verify included;
+//
 //   - rto-s: a restore to its newest checkpoint into an empty prefix, plus
 //     opening the restored database and reading from it: the time from
 //     "restore" to serving.
 //
-//	go run ./internal/tools/withminio -- env S2LITE_TEST_S3=1 \
-//	  go test -run - -bench BackupS3 -benchtime 1x -timeout 60m ./backup
+//     go run ./internal/tools/withminio -- env S2LITE_TEST_S3=1 \
+//     go test -run - -bench BackupS3 -benchtime 1x -timeout 60m ./backup
 func BenchmarkBackupS3(b *testing.B) {
 	if !s3test.Enabled() {
 		b.Skip("S2LITE_TEST_S3 not set: run under internal/tools/withminio")
