@@ -66,6 +66,16 @@ func toolLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
+// with opens the database's storage for fn and closes it after.
+func (f *storageFlags) with(ctx context.Context, stderr io.Writer, fn func(*storage) error) error {
+	st, err := f.open(ctx, toolLogger(stderr))
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	return fn(st)
+}
+
 func verifyCmd(stdout, stderr io.Writer) *cobra.Command {
 	var sf storageFlags
 	var deep bool
@@ -74,24 +84,20 @@ func verifyCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Check that a database's manifest, tables and WAL are present and intact (exit 1 naming what is not)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			st, err := sf.open(ctx, toolLogger(stderr))
-			if err != nil {
-				return err
-			}
-			defer st.close()
-			rep, err := engine.Verify(ctx, st.store, engine.VerifyOptions{Deep: deep})
-			if err != nil {
-				return err
-			}
-			printReport(stdout, st.describe, rep)
-			if !rep.OK() {
-				return fmt.Errorf("%s is not a whole database: %s", st.describe, strings.Join(rep.Problems, "; "))
-			}
-			if rep.Empty {
-				return fmt.Errorf("%s holds no database", st.describe)
-			}
-			return nil
+			return sf.with(cmd.Context(), stderr, func(st *storage) error {
+				rep, err := engine.Verify(cmd.Context(), st.store, engine.VerifyOptions{Deep: deep})
+				if err != nil {
+					return err
+				}
+				printReport(stdout, st.describe, rep)
+				if !rep.OK() {
+					return fmt.Errorf("%s is not a whole database: %s", st.describe, strings.Join(rep.Problems, "; "))
+				}
+				if rep.Empty {
+					return fmt.Errorf("%s holds no database", st.describe)
+				}
+				return nil
+			})
 		},
 	}
 	sf.register(cmd)
@@ -252,16 +258,14 @@ func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
 				if err != nil {
 					return cli.Usage(fmt.Errorf("--to-time: %w", err))
 				}
-				src, err := sf.open(ctx, toolLogger(stderr))
+				err = sf.with(ctx, stderr, func(src *storage) error {
+					cp, err := checkpointAtOrBefore(ctx, src.store, t)
+					o.Checkpoint, o.Until = cp.Name, t
+					return err
+				})
 				if err != nil {
 					return err
 				}
-				cp, err := checkpointAtOrBefore(ctx, src.store, t)
-				src.close()
-				if err != nil {
-					return err
-				}
-				o.Checkpoint, o.Until = cp.Name, t
 			}
 			return runCopy(ctx, &sf, &cf, o, "restore", stdout, stderr)
 		},
@@ -354,25 +358,21 @@ func checkpointsCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "List a database's checkpoints (restore points and backup pins)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			st, err := sf.open(ctx, toolLogger(stderr))
-			if err != nil {
-				return err
-			}
-			defer st.close()
-			cps, err := engine.ListCheckpointsIn(ctx, st.store)
-			if err != nil {
-				return err
-			}
-			sort.Slice(cps, func(i, j int) bool { return cps[i].CreatedAt.Before(cps[j].CreatedAt) })
-			for _, cp := range cps {
-				exp := "never"
-				if !cp.ExpiresAt.IsZero() {
-					exp = cp.ExpiresAt.UTC().Format(time.RFC3339)
+			return sf.with(cmd.Context(), stderr, func(st *storage) error {
+				cps, err := engine.ListCheckpointsIn(cmd.Context(), st.store)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(stdout, "%s  manifest %d  created %s  expires %s\n", cp.Name, cp.ManifestVersion, cp.CreatedAt.UTC().Format(time.RFC3339), exp)
-			}
-			return nil
+				sort.Slice(cps, func(i, j int) bool { return cps[i].CreatedAt.Before(cps[j].CreatedAt) })
+				for _, cp := range cps {
+					exp := "never"
+					if !cp.ExpiresAt.IsZero() {
+						exp = cp.ExpiresAt.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(stdout, "%s  manifest %d  created %s  expires %s\n", cp.Name, cp.ManifestVersion, cp.CreatedAt.UTC().Format(time.RFC3339), exp)
+				}
+				return nil
+			})
 		},
 	}
 	sf.register(cmd)

@@ -152,37 +152,42 @@ func (a *app) listStreams(basin string, lf *listFlags, withCreatedAt bool) error
 	})
 }
 
-func (a *app) createBasinCmd() *cobra.Command {
-	var sf streamConfigFlags
-	cipher := cipherChoice()
-	var onAppend, onRead bool
-	var location string
-	cmd := &cobra.Command{
-		Use:   "create-basin BASIN",
-		Short: "Create a basin",
+// basinCmd is a command on one basin (BASIN or s2://basin).
+func (a *app) basinCmd(use, short string, run func(cmd *cobra.Command, c *client.Client, basin string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			basin, err := parseBasinURI(args[0])
 			if err != nil {
 				return err
 			}
-			dsc, err := sf.config(cmd)
-			if err != nil {
-				return err
-			}
-			cfg := &client.BasinConfig{DefaultStreamConfig: dsc, CreateStreamOnAppend: onAppend, CreateStreamOnRead: onRead}
-			if cipher.v != "" {
-				cfg.StreamCipher = &cipher.v
-			}
-			return a.withClient(func(c *client.Client) error {
-				if _, err := c.CreateBasin(a.ctx, basin, client.CreateBasinOptions{Config: cfg}); err != nil {
-					return op("create basin", err)
-				}
-				a.status(green, "✓ Basin created")
-				return nil
-			})
+			return a.withClient(func(c *client.Client) error { return run(cmd, c, basin) })
 		},
 	}
+}
+
+func (a *app) createBasinCmd() *cobra.Command {
+	var sf streamConfigFlags
+	cipher := cipherChoice()
+	var onAppend, onRead bool
+	var location string
+	cmd := a.basinCmd("create-basin BASIN", "Create a basin", func(cmd *cobra.Command, c *client.Client, basin string) error {
+		dsc, err := sf.config(cmd)
+		if err != nil {
+			return err
+		}
+		cfg := &client.BasinConfig{DefaultStreamConfig: dsc, CreateStreamOnAppend: onAppend, CreateStreamOnRead: onRead}
+		if cipher.v != "" {
+			cfg.StreamCipher = &cipher.v
+		}
+		if _, err := c.CreateBasin(a.ctx, basin, client.CreateBasinOptions{Config: cfg}); err != nil {
+			return op("create basin", err)
+		}
+		a.status(green, "✓ Basin created")
+		return nil
+	})
 	sf.register(cmd)
 	cmd.Flags().Var(cipher, "stream-cipher", "encryption algorithm for streams created in this basin: aegis-256 or aes-256-gcm")
 	cmd.Flags().BoolVar(&onAppend, "create-stream-on-append", false, "create a stream with the basin defaults when appending to one that does not exist")
@@ -192,84 +197,51 @@ func (a *app) createBasinCmd() *cobra.Command {
 }
 
 func (a *app) deleteBasinCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete-basin BASIN",
-		Short: "Delete a basin",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			basin, err := parseBasinURI(args[0])
-			if err != nil {
-				return err
-			}
-			return a.withClient(func(c *client.Client) error {
-				if err := c.DeleteBasin(a.ctx, basin); err != nil {
-					return op("delete basin", err)
-				}
-				a.status(green, "✓ Basin deletion requested")
-				return nil
-			})
-		},
-	}
+	return a.basinCmd("delete-basin BASIN", "Delete a basin", func(_ *cobra.Command, c *client.Client, basin string) error {
+		if err := c.DeleteBasin(a.ctx, basin); err != nil {
+			return op("delete basin", err)
+		}
+		a.status(green, "✓ Basin deletion requested")
+		return nil
+	})
 }
 
 func (a *app) getBasinConfigCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "get-basin-config BASIN",
-		Short: "Get basin config",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			basin, err := parseBasinURI(args[0])
-			if err != nil {
-				return err
-			}
-			return a.withClient(func(c *client.Client) error {
-				cfg, err := c.GetBasinConfig(a.ctx, basin)
-				if err != nil {
-					return op("get basin config", err)
-				}
-				fmt.Fprintln(a.env.Stdout, renderTable(basinConfigValue(&cfg)))
-				return nil
-			})
-		},
-	}
+	return a.basinCmd("get-basin-config BASIN", "Get basin config", func(_ *cobra.Command, c *client.Client, basin string) error {
+		cfg, err := c.GetBasinConfig(a.ctx, basin)
+		if err != nil {
+			return op("get basin config", err)
+		}
+		fmt.Fprintln(a.env.Stdout, renderTable(basinConfigValue(&cfg)))
+		return nil
+	})
 }
 
 func (a *app) reconfigureBasinCmd() *cobra.Command {
 	var sf streamConfigFlags
 	cipher := cipherChoice()
 	var onAppend, onRead optBool
-	cmd := &cobra.Command{
-		Use:   "reconfigure-basin BASIN",
-		Short: "Reconfigure a basin",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			basin, err := parseBasinURI(args[0])
-			if err != nil {
-				return err
-			}
-			var r client.BasinReconfiguration
-			dsc, err := sf.reconfiguration(cmd)
-			if err != nil {
-				return err
-			}
-			if dsc != (client.StreamReconfiguration{}) {
-				r.DefaultStreamConfig = client.SetTo(dsc)
-			}
-			if cipher.v != "" {
-				r.StreamCipher = client.SetTo(cipher.v)
-			}
-			r.CreateStreamOnAppend, r.CreateStreamOnRead = onAppend.v, onRead.v
-			return a.withClient(func(c *client.Client) error {
-				cfg, err := c.ReconfigureBasin(a.ctx, basin, r)
-				if err != nil {
-					return op("reconfigure basin", err)
-				}
-				a.status(green, "✓ Basin reconfigured")
-				fmt.Fprintln(a.env.Stdout, renderTable(basinConfigValue(&cfg)))
-				return nil
-			})
-		},
-	}
+	cmd := a.basinCmd("reconfigure-basin BASIN", "Reconfigure a basin", func(cmd *cobra.Command, c *client.Client, basin string) error {
+		var r client.BasinReconfiguration
+		dsc, err := sf.reconfiguration(cmd)
+		if err != nil {
+			return err
+		}
+		if dsc != (client.StreamReconfiguration{}) {
+			r.DefaultStreamConfig = client.SetTo(dsc)
+		}
+		if cipher.v != "" {
+			r.StreamCipher = client.SetTo(cipher.v)
+		}
+		r.CreateStreamOnAppend, r.CreateStreamOnRead = onAppend.v, onRead.v
+		cfg, err := c.ReconfigureBasin(a.ctx, basin, r)
+		if err != nil {
+			return op("reconfigure basin", err)
+		}
+		a.status(green, "✓ Basin reconfigured")
+		fmt.Fprintln(a.env.Stdout, renderTable(basinConfigValue(&cfg)))
+		return nil
+	})
 	sf.register(cmd)
 	cmd.Flags().Var(cipher, "stream-cipher", "encryption algorithm for streams created in this basin: aegis-256 or aes-256-gcm")
 	cmd.Flags().Var(&onAppend, "create-stream-on-append", "create streams on append with the basin defaults (true or false)")
