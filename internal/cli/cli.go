@@ -8,11 +8,13 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -119,6 +121,24 @@ func (a *app) client() (*client.Client, error) {
 		BasinEndpoint:   a.env.Getenv("S2_BASIN_ENDPOINT"),
 		AccessToken:     a.env.Getenv("S2_ACCESS_TOKEN"),
 		UserAgent:       "s2lite-cli",
+	}
+	// The official CLI's other settings: compression, and skipping TLS
+	// verification (for a server with a self-signed certificate).
+	switch c := a.env.Getenv("S2_COMPRESSION"); c {
+	case "", "none":
+	case "gzip", "zstd":
+		cfg.Compression = client.Compression(c)
+	default:
+		return nil, usagef("S2_COMPRESSION=%q: expected gzip or zstd", c)
+	}
+	if v := a.env.Getenv("S2_SSL_NO_VERIFY"); v != "" {
+		insecure, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, usagef("S2_SSL_NO_VERIFY=%q: expected true or false", v)
+		}
+		if insecure {
+			cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the user, as in the official CLI
+		}
 	}
 	if cfg.AccountEndpoint == "" && cfg.BasinEndpoint == "" {
 		return nil, &usageError{errors.New("no endpoint: set S2_ACCOUNT_ENDPOINT and S2_BASIN_ENDPOINT (for s2lite both are its URL, e.g. http://localhost:8080)")}

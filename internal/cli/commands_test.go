@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -485,4 +488,32 @@ func binaryRecordsForExport(n int) []client.AppendRecord {
 		out[i] = client.AppendRecord{Headers: []client.Header{{Name: []byte{'h', byte(i)}, Value: []byte{0xff, 0}}}, Body: []byte{byte(i), 0, 0xfe}}
 	}
 	return out
+}
+
+// TestTLSAndCompressionSettings: S2_SSL_NO_VERIFY reaches a server with a
+// self-signed certificate; S2_COMPRESSION compresses; bad values are usage
+// errors.
+func TestTLSAndCompressionSettings(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	tlsSrv := httptest.NewUnstartedServer(srv.Srv.Handler())
+	tlsSrv.EnableHTTP2 = true
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	h := &harness{t: t, srv: srv, env: map[string]string{"S2_ACCOUNT_ENDPOINT": tlsSrv.URL, "S2_BASIN_ENDPOINT": tlsSrv.URL}}
+	if r := h.run("", "list-basins"); r.code != 1 || !strings.Contains(r.stderr, "certificate") {
+		t.Fatalf("a self-signed server without S2_SSL_NO_VERIFY: %s", r)
+	}
+	h.env["S2_SSL_NO_VERIFY"] = "true"
+	h.env["S2_COMPRESSION"] = "zstd"
+	h.ok("", "create-basin", "tls-basin")
+	h.ok("", "create-stream", "s2://tls-basin/s")
+	h.ok(strings.Repeat("a long line that compresses well\n", 200), "append", "s2://tls-basin/s")
+	if r := h.ok("", "read", "s2://tls-basin/s", "-s", "0", "-n", "200"); strings.Count(r.stdout, "\n") != 200 {
+		t.Fatalf("read over TLS: %d lines", strings.Count(r.stdout, "\n"))
+	}
+	h.env["S2_COMPRESSION"] = "brotli"
+	h.fails(2, "S2_COMPRESSION", "list-basins")
+	h.env["S2_COMPRESSION"], h.env["S2_SSL_NO_VERIFY"] = "", "maybe"
+	h.fails(2, "S2_SSL_NO_VERIFY", "list-basins")
 }
