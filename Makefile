@@ -25,6 +25,7 @@ vet:
 test:
 	$(WITHMINIO) $(GO) test $(TESTFLAGS) ./...
 	$(MAKE) compat
+	$(MAKE) deploy-test
 
 # Quick loop without MinIO: S3 tests skip themselves.
 test-short:
@@ -97,3 +98,11 @@ bench-server:
 LINCHECKFLAGS ?= -v
 lincheck:
 	S2LITE_LINCHECK_LONG=1 $(WITHMINIO) $(GO) test -race -count=1 -timeout 30m $(LINCHECKFLAGS) ./internal/lincheck
+
+# Packaging (deploy/, its own Go module): the Helm chart rendered with
+# Helm's engine for several configurations, the Dockerfile's content, and
+# an equivalent image built without a Docker daemon and run in a chroot.
+# See deploy/README.md.
+.PHONY: deploy-test
+deploy-test:
+	cd deploy && $(GO) test -count=1 ./...
