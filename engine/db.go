@@ -197,7 +197,7 @@ func newDB(opts Options) *DB {
 		writerID:      newWriterID(),
 	}
 	db.drained = sync.NewCond(&db.cmu)
-	db.lost = &lostTables{Store: db.objs}
+	db.lost = &lostTables{Store: db.objs, live: db.referenced}
 	db.tables = newTableSet(db.lost, db.cache)
 	return db
 }

@@ -58,10 +58,14 @@ func checkPresent(ctx context.Context, store objstore.Store, m *manifest.Manifes
 type lostTables struct {
 	objstore.Store
 	first atomic.Pointer[string]
+	// live reports whether the newest version references a table: a
+	// reader of an older snapshot may outlive a table the collector was
+	// entitled to delete, which damages nothing.
+	live func(key string) bool
 }
 
 func (l *lostTables) note(key string, err error) {
-	if errors.Is(err, objstore.ErrNotFound) {
+	if errors.Is(err, objstore.ErrNotFound) && (l.live == nil || l.live(key)) {
 		l.first.CompareAndSwap(nil, &key)
 	}
 }
@@ -86,4 +90,20 @@ func (db *DB) Lost() error {
 		return fmt.Errorf("%w: table %s was not found while serving reads", ErrMissingObjects, *k)
 	}
 	return nil
+}
+
+// referenced reports whether the newest manifest references the table.
+func (db *DB) referenced(key string) bool {
+	db.manMu.Lock()
+	m := db.man
+	db.manMu.Unlock()
+	if m == nil {
+		return false
+	}
+	for _, t := range m.Tables() {
+		if t.ObjectKey() == key {
+			return true
+		}
+	}
+	return false
 }
