@@ -25,15 +25,21 @@ type backupCase struct {
 	// manifest was written); otherwise it holds an earlier copy, or no
 	// database at all, which verify must say.
 	complete bool
-	what     string
+	// restore runs `s2lite restore --to-time` (from the server's restore
+	// points) instead of backup; after its crash it runs again into a
+	// fresh destination, since a restore only writes into an empty one.
+	restore bool
+	what    string
 }
 
 var backupCases = []backupCase{
-	{backupPkg + "backupAfterPin", "crash", false, "the version is pinned, nothing copied: the pin expires by itself"},
-	{backupPkg + "backupAfterTables", "crash", false, "tables copied, no WAL, no manifest"},
-	{backupPkg + "backupBeforeManifest", "crash", false, "tables and WAL copied, no manifest: not a database yet"},
-	{objstorePkg + "storePut", "crash-after@manifest/0", true, "the manifest landed, the hint was never written"},
-	{backupPkg + "backupAfterManifest", "crash", true, "manifest and hint written, older versions not removed"},
+	{backupPkg + "backupAfterPin", "crash", false, false, "the version is pinned, nothing copied: the pin expires by itself"},
+	{backupPkg + "backupAfterTables", "crash", false, false, "tables copied, no WAL, no manifest"},
+	{backupPkg + "backupBeforeManifest", "crash", false, false, "tables and WAL copied, no manifest: not a database yet"},
+	{objstorePkg + "storePut", "crash-after@manifest/0", true, false, "the manifest landed, the hint was never written"},
+	{backupPkg + "backupAfterManifest", "crash", true, false, "manifest and hint written, older versions not removed"},
+	{backupPkg + "backupAfterTables", "crash", false, true, "a restore to a time died with the tables copied"},
+	{backupPkg + "backupBeforeManifest", "crash", false, true, "a restore to a time died before its manifest"},
 }
 
 // TestBackupCrash is the crash matrix of online backup: while a server
@@ -55,10 +61,14 @@ func TestBackupCrash(t *testing.T) {
 			m := &serverMatrix{bins: bins, st: serverStoreFor(t, be), ledger: newServerLedger(crashBasin),
 				rng: rand.New(rand.NewPCG(seed, 3)), seed: seed}
 			m.setup(t)
-			for i, c := range backupCases {
-				dst := bk.make(t)
+			for _, c := range backupCases {
 				name := c.failpoint[strings.LastIndexByte(c.failpoint, '/')+1:] + "=" + c.value
-				t.Run(name, func(t *testing.T) { m.backupCase(t, c, i, serverStoreFor(t, dst)) })
+				if c.restore {
+					name = "restore/" + name
+				}
+				t.Run(name, func(t *testing.T) {
+					m.backupCase(t, c, serverStoreFor(t, bk.make(t)), serverStoreFor(t, bk.make(t)))
+				})
 			}
 		})
 	}
@@ -89,11 +99,16 @@ func (m *serverMatrix) runTool(t *testing.T, bin, failpoints string, args ...str
 	return 0, ""
 }
 
-func (m *serverMatrix) backupCase(t *testing.T, c backupCase, i int, dst serverStore) {
+func (m *serverMatrix) backupCase(t *testing.T, c backupCase, dst, fresh serverStore) {
 	t.Logf("verifies: %s", c.what)
 	ctx := context.Background()
 	m.run++
-	src := startServer(t, m.bins.tuned, m.st, "")
+	srcStore := m.st
+	if c.restore {
+		// Restore points every second, for the restore to a time.
+		srcStore = serverStore{args: append(append([]string{}, m.st.args...), "--checkpoint-interval", "1s")}
+	}
+	src := startServer(t, m.bins.tuned, srcStore, "")
 	api := newAPIClient(t, src.mustReady(t))
 	defer api.close()
 
@@ -117,15 +132,26 @@ func (m *serverMatrix) backupCase(t *testing.T, c backupCase, i int, dst serverS
 	}
 	time.Sleep(700 * time.Millisecond)
 
-	toolArgs := func(cmd string) []string {
+	if c.restore {
+		time.Sleep(1500 * time.Millisecond) // a restore point exists
+	}
+	toolArgs := func(dst serverStore) []string {
+		cmd := "backup"
+		if c.restore {
+			cmd = "restore"
+		}
 		args := append([]string{cmd}, m.st.args...)
-		return append(args, "--to", backupTarget(dst), "--gc-min-age", "1s")
+		args = append(args, "--to", backupTarget(dst), "--gc-min-age", "1s")
+		if c.restore {
+			args = append(args, "--to-time", time.Now().UTC().Format(time.RFC3339Nano))
+		}
+		return args
 	}
 	// Each of these points is passed once per copy.
 	terms := fmt.Sprintf("return(%q)", c.value)
 	// The tuned build wraps its store in FaultStore, which the object
 	// store failpoints need.
-	code, out := m.runTool(t, m.bins.tuned, c.failpoint+"="+terms, toolArgs("backup")...)
+	code, out := m.runTool(t, m.bins.tuned, c.failpoint+"="+terms, toolArgs(dst)...)
 	if code != 137 {
 		t.Fatalf("backup exited %d, want the crash status 137\n%s", code, out)
 	}
@@ -134,7 +160,11 @@ func (m *serverMatrix) backupCase(t *testing.T, c backupCase, i int, dst serverS
 		t.Fatalf("verify of the destination after the crash: exit %d, want success %v\n%s", vcode, c.complete, vout)
 	}
 
-	// The copy again, to its end, from tails taken as it begins.
+	// The copy again, to its end, from tails taken as it begins. A
+	// restore goes into a fresh destination.
+	if c.restore {
+		dst = fresh
+	}
 	acksBefore := acks.Load()
 	before := map[string]client.Position{}
 	for _, s := range m.ledger.streams {
@@ -144,9 +174,10 @@ func (m *serverMatrix) backupCase(t *testing.T, c backupCase, i int, dst serverS
 		}
 		before[s.name] = tail
 	}
-	code, out = m.runTool(t, m.bins.plain, "", toolArgs("backup")...)
+	time.Sleep(5 * time.Millisecond) // a restore to a time begins after the tails
+	code, out = m.runTool(t, m.bins.plain, "", toolArgs(dst)...)
 	if code != 0 {
-		t.Fatalf("second backup: exit %d\n%s", code, out)
+		t.Fatalf("second copy: exit %d\n%s", code, out)
 	}
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
