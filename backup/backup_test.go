@@ -187,7 +187,7 @@ func (s *slowStore) Get(ctx context.Context, key string) ([]byte, string, error)
 		if n == 1 {
 			// However few objects there are, the copy outlives the
 			// minimum age several times.
-			d += time.Second
+			d += 1500 * time.Millisecond
 		}
 		select {
 		case <-time.After(d):
