@@ -34,6 +34,9 @@ type Options struct {
 	// request, so it must be cheap: a non-nil error makes them answer 503
 	// with the error as the reason.
 	Ready func() error
+	// BodyStallTimeout ends a unary request whose body makes no progress
+	// for this long (default 30 s).
+	BodyStallTimeout time.Duration
 	// EnableImport turns on POST /v1/streams/{stream}/import, which writes
 	// records at given sequence numbers (serve --enable-import).
 	EnableImport bool
@@ -120,6 +123,13 @@ func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 		return fmt.Errorf("server: serve TLS: %w", err)
 	}
 	return nil
+}
+
+func (s *Server) bodyStallTimeout() time.Duration {
+	if s.opts.BodyStallTimeout > 0 {
+		return s.opts.BodyStallTimeout
+	}
+	return bodyStallTimeout
 }
 
 func (s *Server) newHTTPServer() *http.Server {
@@ -241,6 +251,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	guardBody(w, r, s.bodyStallTimeout())
 	if err := h(rec, r, params); err != nil {
 		e := toAPIError(err, fromJSON)
 		s.logError(r, e)
