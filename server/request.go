@@ -195,5 +195,8 @@ func readJSONBody(r *http.Request, optional bool) ([]byte, *apiError) {
 	if !isJSONMediaType(contentType(r)) {
 		return nil, badJSON("Expected request with `Content-Type: application/json`")
 	}
+	if err := checkJSONText(data); err != nil {
+		return nil, badJSON("Failed to parse the request body as JSON: %v", err)
+	}
 	return data, nil
 }
