@@ -97,6 +97,7 @@ type DB struct {
 	readOnly bool   // opened at a checkpoint
 	fenced   atomic.Bool
 	lost     *lostTables // reads of tables go through it
+	probe    atomic.Pointer[storeProbe]
 	closed   atomic.Bool
 	m        metrics
 }
@@ -522,6 +523,32 @@ func (db *DB) loadOwn(ctx context.Context, version uint64) (*manifest.Manifest, 
 // newer writer even while this one writes nothing.
 func (db *DB) Fenced() bool { return db.fenced.Load() }
 
+// storeProbeTimeout bounds the fence watch's probe of the store.
+const storeProbeTimeout = 2 * time.Second
+
+// storeProbe is the outcome of the last probe of the store.
+type storeProbe struct{ err error }
+
+func (db *DB) noteProbe(err error) {
+	if err == nil {
+		db.probe.Store(nil)
+		return
+	}
+	if db.bgCtx.Err() == nil {
+		db.probe.Store(&storeProbe{err: err})
+	}
+}
+
+// StorageErr reports whether the store answered the last periodic probe
+// (Options.FenceCheckInterval, every second by default): nil when it did,
+// the failure otherwise. It reads only an atomic.
+func (db *DB) StorageErr() error {
+	if p := db.probe.Load(); p != nil {
+		return fmt.Errorf("engine: the object store did not answer its last probe: %w", p.err)
+	}
+	return nil
+}
+
 // fenceWatchLoop notices a newer writer even when this one writes nothing:
 // a writer only meets a fence on its next WAL or manifest write, and until
 // then it would serve reads from memory that may be stale.
@@ -535,10 +562,17 @@ func (db *DB) fenceWatchLoop() {
 		case <-db.bgCtx.Done():
 			return
 		}
-		if err := db.checkFenced(db.bgCtx); errors.Is(err, ErrFenced) {
+		// Bounded well below the interval's multiple a readiness check
+		// looks at: a store that hangs must show as unhealthy in seconds,
+		// not after the retrying store's deadline.
+		ctx, cancel := context.WithTimeout(db.bgCtx, storeProbeTimeout)
+		err := db.checkFenced(ctx)
+		cancel()
+		if errors.Is(err, ErrFenced) {
 			db.log.Warn("fenced by a newer writer", "err", err)
 			return
 		}
+		db.noteProbe(err)
 	}
 }
 

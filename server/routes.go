@@ -7,6 +7,7 @@ func (s *Server) routes() {
 	rt := &s.router
 	rt.handle("/health", http.MethodGet, s.handleHealth)
 	rt.handle("/ping", http.MethodGet, s.handleHealth)
+	rt.handle("/ready", http.MethodGet, s.handleReady)
 	rt.handle("/metrics", http.MethodGet, s.handleMetrics)
 
 	rt.handle("/v1/basins", http.MethodGet, s.listBasins)

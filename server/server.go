@@ -34,6 +34,10 @@ type Options struct {
 	// request, so it must be cheap: a non-nil error makes them answer 503
 	// with the error as the reason.
 	Ready func() error
+	// Durable, when set, is consulted by /ready on top of Ready: a
+	// non-nil error says appends cannot become durable now (the store
+	// does not answer). It must be cheap.
+	Durable func() error
 	// BodyStallTimeout ends a unary request whose body makes no progress
 	// for this long (default 30 s).
 	BodyStallTimeout time.Duration

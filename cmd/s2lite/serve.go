@@ -111,6 +111,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 			}
 			return db.Lost()
 		},
+		Durable: db.StorageErr,
 	})
 	if cfg.pprofAddr != "" {
 		stopPprof, err := servePprof(cfg.pprofAddr, log)
