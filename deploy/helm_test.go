@@ -199,8 +199,15 @@ func checkProbe(t *testing.T, what string, p *corev1.Probe, scheme corev1.URISch
 	if p == nil || p.HTTPGet == nil {
 		t.Fatalf("%s: no httpGet probe", what)
 	}
-	if p.HTTPGet.Path != "/health" || p.HTTPGet.Port.String() != "http" {
-		t.Errorf("%s: probes %s on port %s, want /health on port http", what, p.HTTPGet.Path, p.HTTPGet.Port.String())
+	// Readiness asks whether appends can become durable (/ready, 503
+	// while the store is down); liveness and start-up whether the process
+	// should be restarted (/health).
+	want := "/health"
+	if what == "readiness" {
+		want = "/ready"
+	}
+	if p.HTTPGet.Path != want || p.HTTPGet.Port.String() != "http" {
+		t.Errorf("%s: probes %s on port %s, want %s on port http", what, p.HTTPGet.Path, p.HTTPGet.Port.String(), want)
 	}
 	if got := p.HTTPGet.Scheme; got != scheme && !(scheme == corev1.URISchemeHTTP && got == "") {
 		t.Errorf("%s: scheme %q, want %q", what, got, scheme)
