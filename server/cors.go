@@ -1,20 +1,37 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
+	"slices"
+)
 
-// cors is the reference's "very permissive" CORS (API 1.6): the request's
-// origin, method and headers are mirrored back with credentials allowed,
-// and preflight requests are answered here.
-func cors(next http.Handler) http.Handler {
+// cors answers cross-origin requests (API 1.6). The reference mirrors any
+// origin with credentials allowed, which lets every web page a user visits
+// act with that user's cookies or client certificate against the server.
+// Here, by default, any origin may call the API, but without credentials
+// (Access-Control-Allow-Origin: *): the API's bearer token is sent as a
+// header a page sets itself, which CORS then allows, and nothing ambient
+// rides along. Origins in allowed get the reference's behaviour: mirrored,
+// with credentials; every other origin then gets no CORS answer at all.
+// Preflight requests are answered here.
+func cors(next http.Handler, allowed []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
-		if origin := r.Header.Get("Origin"); origin != "" {
+		origin := r.Header.Get("Origin")
+		ok := origin != ""
+		switch {
+		case !ok:
+		case len(allowed) == 0:
+			h.Set("Access-Control-Allow-Origin", "*")
+		case slices.Contains(allowed, origin):
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
+		default:
+			ok = false
 		}
 		method := r.Header.Get("Access-Control-Request-Method")
-		if r.Method != http.MethodOptions || method == "" {
+		if r.Method != http.MethodOptions || method == "" || !ok {
 			next.ServeHTTP(w, r)
 			return
 		}

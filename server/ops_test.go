@@ -121,22 +121,38 @@ func TestRouting(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
+	preflight := func(e *env, origin string) *response {
+		return e.call("OPTIONS", "/v1/basins", nil, "Origin", origin, "Access-Control-Request-Method", "POST",
+			"Access-Control-Request-Headers", "content-type,authorization")
+	}
+	// Default: any origin, never with credentials.
 	e := newEnv(t, envOptions{})
-	r := e.call("OPTIONS", "/v1/basins", nil, "Origin", "https://app.example", "Access-Control-Request-Method", "POST",
-		"Access-Control-Request-Headers", "content-type,s2-request-token").expect(t, http.StatusOK)
+	r := preflight(e, "https://app.example").expect(t, http.StatusOK)
 	for k, want := range map[string]string{
-		"Access-Control-Allow-Origin":      "https://app.example",
-		"Access-Control-Allow-Credentials": "true",
+		"Access-Control-Allow-Origin":      "*",
+		"Access-Control-Allow-Credentials": "",
 		"Access-Control-Allow-Methods":     "POST",
-		"Access-Control-Allow-Headers":     "content-type,s2-request-token",
+		"Access-Control-Allow-Headers":     "content-type,authorization",
 	} {
 		if got := r.header.Get(k); got != want {
 			t.Errorf("preflight %s = %q, want %q", k, got, want)
 		}
 	}
-	r = e.call("GET", "/v1/basins", nil, "Origin", "https://app.example").expect(t, http.StatusOK)
-	if r.header.Get("Access-Control-Allow-Origin") != "https://app.example" || r.header.Get("Access-Control-Allow-Credentials") != "true" {
+	r = e.call("GET", "/v1/basins", nil, "Origin", "https://evil.example").expect(t, http.StatusOK)
+	if r.header.Get("Access-Control-Allow-Origin") != "*" || r.header.Get("Access-Control-Allow-Credentials") != "" {
 		t.Fatalf("simple request headers %v", r.header)
+	}
+
+	// An allow-list: listed origins with credentials, others nothing.
+	listed := newEnv(t, envOptions{server: Options{CORSOrigins: []string{"https://app.example"}}})
+	r = preflight(listed, "https://app.example").expect(t, http.StatusOK)
+	if r.header.Get("Access-Control-Allow-Origin") != "https://app.example" || r.header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("listed origin: %v", r.header)
+	}
+	preflight(listed, "https://evil.example").expect(t, http.StatusMethodNotAllowed)
+	r = listed.call("GET", "/v1/basins", nil, "Origin", "https://evil.example").expect(t, http.StatusOK)
+	if r.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("an unlisted origin got CORS headers: %v", r.header)
 	}
 
 	off := newEnv(t, envOptions{server: Options{DisableCORS: true}})

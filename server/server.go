@@ -25,8 +25,12 @@ type Options struct {
 	// Logger receives request failures and lifecycle events. Default:
 	// discard.
 	Logger *slog.Logger
-	// DisableCORS turns off the permissive CORS handling (--no-cors).
+	// DisableCORS turns off CORS handling (--no-cors).
 	DisableCORS bool
+	// CORSOrigins are the origins allowed to send credentials (mirrored,
+	// with Access-Control-Allow-Credentials); empty lets any origin call
+	// without credentials (--cors-allow-origin).
+	CORSOrigins []string
 	// EngineMetrics, when set, feeds storage-engine gauges and counters to
 	// /metrics (typically engine.DB.Metrics).
 	EngineMetrics func() engine.Metrics
@@ -84,7 +88,7 @@ func New(svc *stream.Service, opts Options) *Server {
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.serveHTTP)
 	if !opts.DisableCORS {
-		h = cors(h)
+		h = cors(h, opts.CORSOrigins)
 	}
 	s.handler = h
 	return s

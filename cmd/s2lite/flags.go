@@ -34,6 +34,7 @@ type serveConfig struct {
 	pprofAddr           string
 
 	enableImport        bool
+	corsOrigins         []string
 	gcMinAge            time.Duration
 	checkpointInterval  time.Duration
 	checkpointRetention time.Duration
@@ -53,7 +54,8 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	fs.BoolVar(&cfg.tlsSelf, "tls-self", false, "serve HTTPS with a self-signed certificate generated at start-up")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate chain for HTTPS (with --tls-key)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key for HTTPS (with --tls-cert)")
-	fs.BoolVar(&cfg.noCORS, "no-cors", false, "disable the permissive CORS handling")
+	fs.BoolVar(&cfg.noCORS, "no-cors", false, "disable CORS handling")
+	corsOrigins := fs.String("cors-allow-origin", os.Getenv("S2LITE_CORS_ALLOW_ORIGIN"), "comma-separated origins allowed to make credentialed cross-origin requests; without it any origin may call, never with credentials (env S2LITE_CORS_ALLOW_ORIGIN)")
 	fs.StringVar(&cfg.initFile, "init-file", os.Getenv("S2LITE_INIT_FILE"), "JSON file of basins and streams to ensure at start-up (env S2LITE_INIT_FILE)")
 	inflight := fs.String("append-inflight-bytes", "128MiB", "server-wide budget of metered bytes of appends in flight (at least 1MiB)")
 	fs.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
@@ -70,6 +72,11 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	for o := range strings.SplitSeq(*corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.corsOrigins = append(cfg.corsOrigins, o)
+		}
 	}
 	if *port != "" {
 		p, err := strconv.ParseUint(*port, 10, 16)

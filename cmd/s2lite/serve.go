@@ -100,6 +100,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 	srv := server.New(svc, server.Options{
 		Logger:        log.With("component", "server"),
 		DisableCORS:   cfg.noCORS,
+		CORSOrigins:   cfg.corsOrigins,
 		EnableImport:  cfg.enableImport,
 		EngineMetrics: db.Metrics,
 		// Only permanent conditions make /health fail: a WAL failure heals
