@@ -56,6 +56,7 @@ type Server struct {
 	log     *slog.Logger
 	opts    Options
 	metrics *metrics
+	errLog  *logThrottle
 	router  router
 	handler http.Handler
 
@@ -82,6 +83,8 @@ func New(svc *stream.Service, opts Options) *Server {
 		log:  opts.Logger,
 		opts: opts,
 		idle: make(chan struct{}),
+		// One line per kind of server error every 10 s at most.
+		errLog: newLogThrottle(10 * time.Second),
 	}
 	s.drainCtx, s.drain = context.WithCancel(context.Background())
 	s.metrics = newMetrics(opts.EngineMetrics)
@@ -274,11 +277,25 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logError(r *http.Request, e *apiError) {
 	level := slog.LevelDebug
-	if e.status == http.StatusInternalServerError {
+	if e.status >= http.StatusInternalServerError {
 		level = slog.LevelError
 	}
-	s.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path,
-		"status", e.status, "body", string(e.body), "err", e.cause)
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", e.status, "body", string(e.body), "err", e.cause}
+	if level == slog.LevelError {
+		// Server-side failures come in bursts (a store outage fails every
+		// request): the first of each kind, then one per window.
+		ok, held := s.errLog.allow(string(e.body))
+		if !ok {
+			return
+		}
+		if held > 0 {
+			attrs = append(attrs, "similar_errors_not_logged", held)
+		}
+	}
+	s.log.Log(r.Context(), level, "request failed", attrs...)
 }
 
 // statusRecorder remembers the status for metrics. Unwrap lets
