@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -45,6 +46,10 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, params []string)
 		}
 		var derr error
 		if in, derr = decodeAppendInput(body); derr != nil {
+			var limit *errBatchLimit
+			if errors.As(derr, &limit) {
+				return invalid("%s", limit.msg)
+			}
 			return badProto("failed to decode AppendInput: %v", derr)
 		}
 	} else {

@@ -27,8 +27,17 @@ import (
 // Values alias data where possible; the stream package copies what it
 // keeps, and data is not reused.
 func scanAppendInputJSON(data []byte, f recordFormat) (in stream.AppendInput, ok bool) {
+	in, ok, _ = scanAppendInputJSONLimited(data, f)
+	return in, ok
+}
+
+// scanAppendInputJSONLimited is scanAppendInputJSON that stops at the
+// first record past the batch limits and says so (overLimit), rather than
+// decoding the rest.
+func scanAppendInputJSONLimited(data []byte, f recordFormat) (in stream.AppendInput, ok bool, overLimit error) {
 	s := jsonScanner{data: data}
 	var sawRecords bool
+	var metered uint64
 	ok = s.object(func(key []byte) bool {
 		switch string(key) {
 		case "records":
@@ -37,7 +46,17 @@ func scanAppendInputJSON(data []byte, f recordFormat) (in stream.AppendInput, ok
 			}
 			sawRecords = true
 			return s.array(func() bool {
+				if overLimit = batchLimitError(len(in.Records)+1, metered); overLimit != nil {
+					return false
+				}
 				r, ok := s.appendRecord(f)
+				if overLimit = recordLimitError(r); overLimit != nil {
+					return false
+				}
+				metered += r.MeteredBytes()
+				if overLimit = batchLimitError(len(in.Records)+1, metered); overLimit != nil {
+					return false
+				}
 				in.Records = append(in.Records, r)
 				return ok
 			})
@@ -55,13 +74,16 @@ func scanAppendInputJSON(data []byte, f recordFormat) (in stream.AppendInput, ok
 		}
 		return false
 	})
+	if overLimit != nil {
+		return stream.AppendInput{}, false, overLimit
+	}
 	if !ok || !sawRecords || !s.end() {
-		return stream.AppendInput{}, false
+		return stream.AppendInput{}, false, nil
 	}
 	if in.Records == nil {
 		in.Records = []stream.AppendRecord{}
 	}
-	return in, true
+	return in, true, nil
 }
 
 func (s *jsonScanner) appendRecord(f recordFormat) (r stream.AppendRecord, ok bool) {

@@ -84,8 +84,35 @@ func fieldBytes(b []byte) []byte {
 }
 
 // decodeAppendInput decodes an s2.v1.AppendInput.
+// errBatchLimit is a batch found past the API's limits while it was being
+// decoded (API 2.4): decoding stops there, before the rest of the input
+// costs memory and time. It is a validation failure, 422 invalid.
+type errBatchLimit struct{ msg string }
+
+func (e *errBatchLimit) Error() string { return e.msg }
+
+func batchLimitError(records int, metered uint64) error {
+	switch {
+	case records > stream.MaxBatchRecords:
+		return &errBatchLimit{fmt.Sprintf("record batch must not exceed %d records", stream.MaxBatchRecords)}
+	case metered > stream.MaxBatchBytes:
+		return &errBatchLimit{"record batch must not exceed a metered size of 1 MiB"}
+	}
+	return nil
+}
+
+// recordLimitError reports one record past the record limit with the
+// message validation gives it (it comes before the batch's).
+func recordLimitError(r stream.AppendRecord) error {
+	if r.MeteredBytes() > stream.MaxRecordBytes {
+		return &errBatchLimit{"record must have metered size less than 1 MiB"}
+	}
+	return nil
+}
+
 func decodeAppendInput(b []byte) (stream.AppendInput, error) {
 	var in stream.AppendInput
+	var metered uint64
 	err := protoFields(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
 		switch num {
 		case 1:
@@ -93,8 +120,18 @@ func decodeAppendInput(b []byte) (stream.AppendInput, error) {
 			if err != nil {
 				return 0, err
 			}
+			if err := batchLimitError(len(in.Records)+1, metered); err != nil {
+				return 0, err
+			}
 			rec, err := decodeAppendRecord(v)
 			if err != nil {
+				return 0, err
+			}
+			if err := recordLimitError(rec); err != nil {
+				return 0, err
+			}
+			metered += rec.MeteredBytes()
+			if err := batchLimitError(len(in.Records)+1, metered); err != nil {
 				return 0, err
 			}
 			in.Records = append(in.Records, rec)

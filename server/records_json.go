@@ -49,7 +49,10 @@ type jsonAppendRecord struct {
 // decodeAppendInputJSON decodes an AppendInput JSON body. Shape problems
 // are 400 bad_json; undecodable base64 is 422 invalid (API 7.2).
 func decodeAppendInputJSON(data []byte, f recordFormat) (stream.AppendInput, *apiError) {
-	in, ok := scanAppendInputJSON(data, f)
+	in, ok, overLimit := scanAppendInputJSONLimited(data, f)
+	if overLimit != nil {
+		return in, invalid("%s", overLimit.Error())
+	}
 	if !ok {
 		return parseAppendInputJSONSlow(data, f)
 	}

@@ -119,6 +119,11 @@ func (s *Server) readAppendInputs(ctx context.Context, body io.Reader, codec *fr
 		}
 		in, err := decodeAppendInput(payload)
 		if err != nil {
+			var limit *errBatchLimit
+			if errors.As(err, &limit) {
+				items <- submitted{err: invalid("%s", limit.msg)}
+				return false
+			}
 			items <- submitted{err: badFrame("failed to decode AppendInput: %v", err)}
 			return false
 		}
