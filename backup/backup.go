@@ -151,10 +151,10 @@ func Copy(ctx context.Context, src, dst objstore.Store, o Options) (Stats, error
 	// Tables.
 	var objs []object
 	for _, t := range m.Tables() {
-		objs = append(objs, object{t.ObjectKey(), t.Size})
+		objs = append(objs, object{key: t.ObjectKey(), size: t.Size})
 	}
 	st.Tables = len(objs)
-	n, bytesCopied, err := copyObjects(ctx, src, dst, objs, have, o.Parallel)
+	n, bytesCopied, err := copyObjects(ctx, latest(src), dst, objs, have, o.Parallel)
 	st.TablesCopied, st.BytesCopied = n, bytesCopied
 	if err != nil {
 		return st, err
@@ -175,10 +175,10 @@ func Copy(ctx context.Context, src, dst objstore.Store, o Options) (Stats, error
 	st.WALFrom, st.WALEnd, st.WAL = m.WALReplayFrom, m.WALReplayFrom+uint64(len(wal)), len(wal)
 	objs = objs[:0]
 	for _, w := range wal {
-		objs = append(objs, object{w.Key, w.Size})
+		objs = append(objs, object{key: w.Key, size: w.Size})
 		st.AckedThrough = w.LastModified
 	}
-	n, bytesCopied, err = copyObjects(ctx, src, dst, objs, have, o.Parallel)
+	n, bytesCopied, err = copyObjects(ctx, latest(src), dst, objs, have, o.Parallel)
 	st.WALCopied, st.BytesCopied = n, st.BytesCopied+bytesCopied
 	if err != nil {
 		return st, err
@@ -340,17 +340,30 @@ func walToCopy(ctx context.Context, src objstore.Store, from uint64, until time.
 
 func walKey(id uint64) string { return fmt.Sprintf("wal/%020d", id) }
 
-// object is a key to copy and its size in the source.
+// object is a key to copy, its size in the source, and for a versioned
+// source the version to copy.
 type object struct {
-	key  string
-	size int64
+	key     string
+	size    int64
+	version string
+}
+
+// reader reads one object of the source.
+type reader func(ctx context.Context, o object) ([]byte, error)
+
+// latest reads the current version of an object.
+func latest(src objstore.Store) reader {
+	return func(ctx context.Context, o object) ([]byte, error) {
+		data, _, err := src.Get(ctx, o.key)
+		return data, err
+	}
 }
 
 // copyObjects copies objects from src to dst, several at a time, skipping
 // those dst has with the same size. An object that dst has with another
 // size means dst is a different database: objects never change, so two
 // copies of one object are the same size.
-func copyObjects(ctx context.Context, src, dst objstore.Store, objs []object, have map[string]int64, parallel int) (int, int64, error) {
+func copyObjects(ctx context.Context, read reader, dst objstore.Store, objs []object, have map[string]int64, parallel int) (int, int64, error) {
 	var todo []object
 	for _, o := range objs {
 		size, ok := have[o.key]
@@ -388,7 +401,7 @@ func copyObjects(ctx context.Context, src, dst objstore.Store, objs []object, ha
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			data, _, err := src.Get(ctx, o.key)
+			data, err := read(ctx, o)
 			if err != nil {
 				if errors.Is(err, objstore.ErrNotFound) {
 					err = fmt.Errorf("%w (deleted from the source during the copy)", err)

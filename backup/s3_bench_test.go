@@ -92,12 +92,12 @@ func BenchmarkBackupS3(b *testing.B) {
 	}
 	var objs []object
 	for _, t := range m.Tables() {
-		objs = append(objs, object{t.ObjectKey(), t.Size})
+		objs = append(objs, object{key: t.ObjectKey(), size: t.Size})
 	}
 	raw := retry(s3test.Store(b))
 	b.ResetTimer()
 	start := time.Now()
-	_, rawBytes, err := copyObjects(ctx, src, raw, objs, map[string]int64{}, 8)
+	_, rawBytes, err := copyObjects(ctx, latest(src), raw, objs, map[string]int64{}, 8)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package backup
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/s2lite/s2lite/objstore"
@@ -52,51 +50,21 @@ func RestoreVersions(ctx context.Context, src Versioned, dst objstore.Store, asO
 		}
 		chosen[v.Key] = pick{v: v, ok: true}
 	}
-	var todo []objstore.ObjectVersion
+	var todo []object
 	for _, p := range chosen {
 		if p.ok && !p.v.DeleteMarker {
-			todo = append(todo, p.v)
+			todo = append(todo, object{key: p.v.Key, size: p.v.Size, version: p.v.VersionID})
 		}
 	}
 	if len(todo) == 0 {
 		return st, fmt.Errorf("backup: the bucket held no object at %s", asOf.UTC().Format(time.RFC3339))
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var copied, nbytes atomic.Int64
-	var mu sync.Mutex
-	var firstErr error
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for _, v := range todo {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			data, err := src.GetVersion(ctx, v.Key, v.VersionID)
-			if err == nil {
-				_, err = dst.Put(ctx, v.Key, data)
-			}
-			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("backup: restoring %s (version %s): %w", v.Key, v.VersionID, err)
-					cancel()
-				}
-				mu.Unlock()
-				return
-			}
-			copied.Add(1)
-			nbytes.Add(int64(len(data)))
-		}()
+	read := func(ctx context.Context, o object) ([]byte, error) { return src.GetVersion(ctx, o.key, o.version) }
+	n, nbytes, err := copyObjects(ctx, read, dst, todo, map[string]int64{}, parallel)
+	if err != nil {
+		return st, err
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return st, firstErr
-	}
-	st.Objects = int(copied.Load())
-	st.BytesCopied = nbytes.Load()
+	st.Objects, st.BytesCopied = n, nbytes
 	st.AckedThrough = asOf
 	st.Duration = time.Since(start)
 	return st, nil

@@ -118,8 +118,6 @@ type Client struct {
 	h2       *http2.Transport
 }
 
-var errClientClosed = errors.New("client: closed")
-
 // New returns a client for cfg.
 func New(cfg Config) (*Client, error) {
 	if cfg.AccountEndpoint == "" && cfg.BasinEndpoint == "" {

@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/s2lite/s2lite/engine"
 )
@@ -138,5 +137,3 @@ func (s *Service) FinishImport(ctx context.Context, basin, name string, tail Str
 	h.next, h.durable = next, next
 	return nil
 }
-
-func (r ImportRecord) String() string { return fmt.Sprintf("record %d @ %d", r.SeqNum, r.Timestamp) }

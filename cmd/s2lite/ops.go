@@ -144,8 +144,20 @@ func (f *copyFlags) register(cmd *cobra.Command) {
 	fs.BoolVar(&f.noVerify, "no-verify", false, "skip verifying the destination after the copy")
 }
 
-// runCopy copies, verifies the destination and reports.
-func runCopy(ctx context.Context, sf *storageFlags, cf *copyFlags, o backup.Options, what string, stdout, stderr io.Writer) error {
+// copier copies from the database's storage to the destination's.
+type copier func(ctx context.Context, src, dst *storage, log *slog.Logger) (backup.Stats, error)
+
+// copyWith is the copier of backup.Copy with o.
+func copyWith(cf *copyFlags, o backup.Options) copier {
+	return func(ctx context.Context, src, dst *storage, log *slog.Logger) (backup.Stats, error) {
+		o.GCMinAge, o.Parallel, o.Logger = cf.gcMinAge, cf.parallel, log
+		return backup.Copy(ctx, src.store, dst.store, o)
+	}
+}
+
+// runCopy opens both stores, copies, reports, and verifies the
+// destination.
+func runCopy(ctx context.Context, sf *storageFlags, cf *copyFlags, what string, copy copier, stdout, stderr io.Writer) error {
 	log := toolLogger(stderr)
 	src, err := sf.open(ctx, log)
 	if err != nil {
@@ -157,14 +169,18 @@ func runCopy(ctx context.Context, sf *storageFlags, cf *copyFlags, o backup.Opti
 		return err
 	}
 	defer dst.close()
-	o.GCMinAge, o.Parallel, o.Logger = cf.gcMinAge, cf.parallel, log
-	st, err := backup.Copy(ctx, src.store, dst.store, o)
+	st, err := copy(ctx, src, dst, log)
 	if err != nil {
 		return fmt.Errorf("%s of %s to %s: %w", what, src.describe, dst.describe, err)
 	}
 	fmt.Fprintf(stdout, "%s of %s to %s\n", what, src.describe, dst.describe)
-	fmt.Fprintf(stdout, "manifest version %d; tables %d (%d copied); wal objects %d..%d (%d copied); %d bytes in %v",
-		st.ManifestVersion, st.Tables, st.TablesCopied, st.WALFrom, st.WALEnd, st.WALCopied, st.BytesCopied, st.Duration.Round(time.Millisecond))
+	if st.Objects > 0 {
+		fmt.Fprintf(stdout, "%d objects", st.Objects)
+	} else {
+		fmt.Fprintf(stdout, "manifest version %d; tables %d (%d copied); wal objects %d..%d (%d copied)",
+			st.ManifestVersion, st.Tables, st.TablesCopied, st.WALFrom, st.WALEnd, st.WALCopied)
+	}
+	fmt.Fprintf(stdout, "; %d bytes in %v", st.BytesCopied, st.Duration.Round(time.Millisecond))
 	if st.Duration > 0 {
 		fmt.Fprintf(stdout, " (%.1f MiB/s)", float64(st.BytesCopied)/(1<<20)/st.Duration.Seconds())
 	}
@@ -187,19 +203,18 @@ func runCopy(ctx context.Context, sf *storageFlags, cf *copyFlags, o backup.Opti
 	return nil
 }
 
-func backupCmd(stdout, stderr io.Writer) *cobra.Command {
+// copyCommand is a command that copies the database with o: backup and
+// promote.
+func copyCommand(use, short, long, what string, o backup.Options, stdout, stderr io.Writer) *cobra.Command {
 	var sf storageFlags
 	var cf copyFlags
 	cmd := &cobra.Command{
-		Use:   "backup --to DEST",
-		Short: "Copy a consistent state of a database, running or not, to a local directory or s3://bucket/prefix",
-		Long: "Copy a consistent state of the database (the newest manifest version, its tables and the WAL from its\n" +
-			"replay point) to DEST, while a server keeps running on it: the version is pinned against garbage\n" +
-			"collection for the copy's duration, and the server is neither fenced nor paused. Objects DEST already\n" +
-			"holds from an earlier backup are not copied again. DEST opens as an ordinary database (serve on it).",
-		Args: cobra.NoArgs,
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCopy(cmd.Context(), &sf, &cf, backup.Options{}, "backup", stdout, stderr)
+			return runCopy(cmd.Context(), &sf, &cf, what, copyWith(&cf, o), stdout, stderr)
 		},
 	}
 	sf.register(cmd)
@@ -207,24 +222,24 @@ func backupCmd(stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
+func backupCmd(stdout, stderr io.Writer) *cobra.Command {
+	return copyCommand("backup --to DEST",
+		"Copy a consistent state of a database, running or not, to a local directory or s3://bucket/prefix",
+		"Copy a consistent state of the database (the newest manifest version, its tables and the WAL from its\n"+
+			"replay point) to DEST, while a server keeps running on it: the version is pinned against garbage\n"+
+			"collection for the copy's duration, and the server is neither fenced nor paused. Objects DEST already\n"+
+			"holds from an earlier backup are not copied again. DEST opens as an ordinary database (serve on it).",
+		"backup", backup.Options{}, stdout, stderr)
+}
+
 func promoteCmd(stdout, stderr io.Writer) *cobra.Command {
-	var sf storageFlags
-	var cf copyFlags
-	cmd := &cobra.Command{
-		Use:   "promote --to DEST",
-		Short: "Copy a replica's latest consistent state into a new destination, to serve it after a failover",
-		Long: "Copy the newest state of a replica (a bucket kept by asynchronous replication, which nobody writes to)\n" +
-			"whose tables have all arrived, with the WAL up to its first gap, into DEST, a new prefix or directory.\n" +
-			"Serve DEST: objects that replication delivers late into the replica can never mix with it. The\n" +
+	return copyCommand("promote --to DEST",
+		"Copy a replica's latest consistent state into a new destination, to serve it after a failover",
+		"Copy the newest state of a replica (a bucket kept by asynchronous replication, which nobody writes to)\n"+
+			"whose tables have all arrived, with the WAL up to its first gap, into DEST, a new prefix or directory.\n"+
+			"Serve DEST: objects that replication delivers late into the replica can never mix with it. The\n"+
 			"replica itself is not written to.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCopy(cmd.Context(), &sf, &cf, backup.Options{FromReplica: true}, "promotion", stdout, stderr)
-		},
-	}
-	sf.register(cmd)
-	cf.register(cmd)
-	return cmd
+		"promotion", backup.Options{FromReplica: true}, stdout, stderr)
 }
 
 func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -245,7 +260,16 @@ func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
 				if toCheckpoint != "" || toTime != "" || asOf == "" {
 					return cli.Usage(errors.New("--from-versions takes --as-of T, and neither --to-time nor --to-checkpoint"))
 				}
-				return restoreVersions(ctx, &sf, &cf, asOf, stdout, stderr)
+				t, err := parseTime(asOf)
+				if err != nil {
+					return cli.Usage(fmt.Errorf("--as-of: %w", err))
+				}
+				return runCopy(ctx, &sf, &cf, "restore", func(ctx context.Context, src, dst *storage, _ *slog.Logger) (backup.Stats, error) {
+					if src.s3 == nil {
+						return backup.Stats{}, cli.Usage(errors.New("--from-versions needs a bucket (--bucket), with versioning enabled"))
+					}
+					return backup.RestoreVersions(ctx, src.s3, dst.store, t, cf.parallel)
+				}, stdout, stderr)
 			}
 			var o backup.Options
 			switch {
@@ -267,7 +291,7 @@ func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
 					return err
 				}
 			}
-			return runCopy(ctx, &sf, &cf, o, "restore", stdout, stderr)
+			return runCopy(ctx, &sf, &cf, "restore", copyWith(&cf, o), stdout, stderr)
 		},
 	}
 	sf.register(cmd)
@@ -277,44 +301,6 @@ func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&fromVersions, "from-versions", false, "rebuild the bucket as of --as-of from its object versions (a bucket with versioning enabled)")
 	cmd.Flags().StringVar(&asOf, "as-of", "", "with --from-versions: the moment to rebuild (RFC 3339 or Unix milliseconds)")
 	return cmd
-}
-
-// restoreVersions rebuilds a versioned bucket's database as of a moment
-// into an empty destination, then verifies it.
-func restoreVersions(ctx context.Context, sf *storageFlags, cf *copyFlags, asOf string, stdout, stderr io.Writer) error {
-	t, err := parseTime(asOf)
-	if err != nil {
-		return cli.Usage(fmt.Errorf("--as-of: %w", err))
-	}
-	log := toolLogger(stderr)
-	src, err := sf.open(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer src.close()
-	if src.s3 == nil {
-		return cli.Usage(errors.New("--from-versions needs a bucket (--bucket), with versioning enabled"))
-	}
-	dst, err := openTarget(ctx, cf.to, log)
-	if err != nil {
-		return err
-	}
-	defer dst.close()
-	st, err := backup.RestoreVersions(ctx, src.s3, dst.store, t, cf.parallel)
-	if err != nil {
-		return fmt.Errorf("restore of %s as of %s to %s: %w", src.describe, t.UTC().Format(time.RFC3339Nano), dst.describe, err)
-	}
-	fmt.Fprintf(stdout, "restore of %s as of %s to %s: %d objects, %d bytes in %v\n", src.describe,
-		t.UTC().Format(time.RFC3339Nano), dst.describe, st.Objects, st.BytesCopied, st.Duration.Round(time.Millisecond))
-	rep, err := engine.Verify(ctx, dst.store, engine.VerifyOptions{})
-	if err != nil {
-		return fmt.Errorf("verifying %s: %w", dst.describe, err)
-	}
-	printReport(stdout, dst.describe, rep)
-	if !rep.OK() {
-		return fmt.Errorf("the restore in %s does not verify: %s", dst.describe, strings.Join(rep.Problems, "; "))
-	}
-	return nil
 }
 
 func parseTime(s string) (time.Time, error) {
