@@ -124,11 +124,7 @@ func (in *AppendInput) Validate() error {
 	if len(in.Records) > MaxBatchRecords {
 		return fmt.Errorf("append: %d records in a batch, at most %d", len(in.Records), MaxBatchRecords)
 	}
-	var n int64
-	for i := range in.Records {
-		n += in.Records[i].MeteredSize()
-	}
-	if n > MaxBatchBytes {
+	if n := in.meteredSize(); n > MaxBatchBytes {
 		return fmt.Errorf("append: batch of %d metered bytes, at most %d", n, MaxBatchBytes)
 	}
 	return nil

@@ -517,3 +517,39 @@ func TestTLSAndCompressionSettings(t *testing.T) {
 	h.env["S2_COMPRESSION"], h.env["S2_SSL_NO_VERIFY"] = "", "maybe"
 	h.fails(2, "S2_SSL_NO_VERIFY", "list-basins")
 }
+
+// TestImportResume: an import cut short (here: the export truncated after
+// some records) continues with --resume from the stream's tail, and ends
+// identical to the source.
+func TestImportResume(t *testing.T) {
+	src := newHarness(t)
+	dst := newHarnessWith(t, testserver.Options{Server: server.Options{EnableImport: true}})
+	src.ok("", "create-basin", "res-basin")
+	src.ok("", "create-stream", "s2://res-basin/s")
+	src.ok(strings.Repeat("record\n", 2500), "append", "s2://res-basin/s")
+	src.ok("", "fence", "s2://res-basin/s", "tok")
+	file := filepath.Join(t.TempDir(), "s.export")
+	src.ok("", "export", "s2://res-basin/s", "-o", file)
+	data, _ := os.ReadFile(file)
+	lines := strings.SplitAfter(string(data), "\n")
+
+	dst.ok("", "create-basin", "res-basin")
+	// 1500 of the 2501 records: one batch of 1000 and one of 500.
+	if r := dst.run(strings.Join(lines[:1501], ""), "import", "s2://res-basin/s"); r.code != 1 {
+		t.Fatalf("truncated import: %s", r)
+	}
+	if r := dst.run(string(data), "import", "s2://res-basin/s"); !strings.Contains(r.stderr, "--resume") {
+		t.Fatalf("import into the existing stream without --resume: %s", r)
+	}
+	r := dst.ok(string(data), "import", "s2://res-basin/s", "--resume")
+	if !strings.Contains(r.stderr, "✓ [IMPORTED] s2://res-basin/s 1500..2500") {
+		t.Fatalf("resumed import: %s", r)
+	}
+	want, got := src.records("res-basin", "s"), dst.records("res-basin", "s")
+	if fmt.Sprint(want) != fmt.Sprint(got) {
+		t.Fatalf("%d records after the resumed import, want %d identical", len(got), len(want))
+	}
+	if r := dst.run("x\n", "append", "s2://res-basin/s", "-f", "other"); !strings.Contains(r.stderr, "expected: tok") {
+		t.Fatalf("token after the resumed import: %s", r)
+	}
+}

@@ -223,11 +223,14 @@ func (a *app) currentToken(s *client.Stream, tail client.Position) (string, erro
 
 func (a *app) importCmd() *cobra.Command {
 	var input string
+	var resume bool
 	cmd := &cobra.Command{
 		Use:   "import BASIN|S2_URI",
 		Short: "Import an export into new streams, keeping sequence numbers and timestamps (the server needs --enable-import)",
 		Long: "Import a stream export into a new stream s2://basin/stream, or a basin export into basin BASIN\n" +
-			"(created with the exported configuration when missing; its streams must not exist yet).",
+			"(created with the exported configuration when missing; its streams must not exist yet).\n" +
+			"With --resume, an import that was cut short continues: streams that exist keep the records\n" +
+			"they have, and the export's records from their tail on are imported.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			basin, stream, isStream, err := parseS2URI(args[0], true)
@@ -261,7 +264,7 @@ func (a *app) importCmd() *cobra.Command {
 					if !isStream {
 						return usagef("this is the export of one stream: import it into s2://basin/stream")
 					}
-					return a.importStream(c, streamURI{basin, stream}, sc.Bytes(), lines)
+					return a.importStream(c, streamURI{basin, stream}, sc.Bytes(), lines, resume)
 				}
 				if isStream {
 					return usagef("this is the export of a basin: import it into a basin (BASIN or s2://basin)")
@@ -282,7 +285,7 @@ func (a *app) importCmd() *cobra.Command {
 					if err := json.Unmarshal(first, &sh); err != nil || sh.Version != 1 || sh.Stream == "" {
 						return fmt.Errorf("line %d: expected the header of a stream", lines.n)
 					}
-					if err := a.importStream(c, streamURI{basin, sh.Stream}, first, lines); err != nil {
+					if err := a.importStream(c, streamURI{basin, sh.Stream}, first, lines, resume); err != nil {
 						return err
 					}
 				}
@@ -295,6 +298,7 @@ func (a *app) importCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "-", `read the export from a file, or "-" for stdin`)
+	cmd.Flags().BoolVar(&resume, "resume", false, "continue an import that was cut short: existing streams continue from their tail")
 	return cmd
 }
 
@@ -326,16 +330,27 @@ func isCode(err error, code string) bool {
 
 // importStream imports one stream's section: its header line (given), its
 // records and its trailer.
-func (a *app) importStream(c *client.Client, u streamURI, headerLine []byte, lines *lineReader) error {
+func (a *app) importStream(c *client.Client, u streamURI, headerLine []byte, lines *lineReader, resume bool) error {
 	var hdr exportHeader
 	if err := json.Unmarshal(headerLine, &hdr); err != nil {
 		return fmt.Errorf("the stream header: %w", err)
 	}
 	b := c.Basin(u.basin)
-	if _, err := b.CreateStream(a.ctx, u.stream, client.CreateStreamOptions{Config: &hdr.Config}); err != nil {
-		return op("import", fmt.Errorf("creating stream %s (import needs a new stream): %w", u, err))
-	}
 	s := b.Stream(u.stream)
+	// from is the first sequence number still to import: 0 for a new
+	// stream; a resumed one has everything below its tail already (the
+	// server writes an import batch whole or not at all).
+	var from uint64
+	if _, err := b.CreateStream(a.ctx, u.stream, client.CreateStreamOptions{Config: &hdr.Config}); err != nil {
+		if !resume || !isCode(err, "resource_already_exists") {
+			return op("import", fmt.Errorf("creating stream %s: %s (import needs a new stream, or --resume to continue one)", u, describe(err)))
+		}
+		tail, err := s.CheckTail(a.ctx)
+		if err != nil {
+			return op("import", err)
+		}
+		from = tail.SeqNum
+	}
 	var batch []client.SequencedRecord
 	var batchBytes int64
 	flush := func() error {
@@ -376,6 +391,9 @@ func (a *app) importStream(c *client.Client, u streamURI, headerLine []byte, lin
 		r, err := parseExportedRecord(line)
 		if err != nil {
 			return fmt.Errorf("failed to parse input line %d: %w", lines.n, err)
+		}
+		if r.SeqNum < from {
+			continue
 		}
 		size := r.MeteredSize()
 		if len(batch) == client.MaxBatchRecords || batchBytes+size > client.MaxBatchBytes {
