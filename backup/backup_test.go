@@ -389,8 +389,13 @@ func intsUpTo(n int) []int {
 // copies its latest consistent state into a new store, which holds a
 // prefix of what the writer acknowledged: keys 0..n-1 with no hole.
 func TestPromoteLaggingReplica(t *testing.T) {
+	for kind, mk := range storeKinds() {
+		t.Run(kind, func(t *testing.T) { promoteLaggingReplica(t, mk(t), mk(t)) })
+	}
+}
+
+func promoteLaggingReplica(t *testing.T, src, replica objstore.Store) {
 	ctx := context.Background()
-	src := objstore.NewMemory()
 	db, err := engine.Open(ctx, smallOptions(src))
 	if err != nil {
 		t.Fatal(err)
@@ -404,7 +409,6 @@ func TestPromoteLaggingReplica(t *testing.T) {
 
 	// The replica: everything but the two newest tables and every third
 	// of the last 20 WAL objects.
-	replica := objstore.NewMemory()
 	all, err := src.List(ctx, "", "", 0)
 	if err != nil {
 		t.Fatal(err)
