@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package aegis256
+
+// haveAESNI is false: only the portable implementation is built.
+const haveAESNI = false
+
+func absorbBlocksAsm(s *state, src []byte) { panic("aegis256: no assembly implementation") }
+
+func encBlocksAsm(s *state, dst, src []byte) { panic("aegis256: no assembly implementation") }
+
+func decBlocksAsm(s *state, dst, src []byte) { panic("aegis256: no assembly implementation") }
