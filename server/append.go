@@ -60,9 +60,12 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, params []string)
 		if in, err = decodeAppendInputJSON(body, format); err != nil {
 			return err
 		}
+		// Decoding copied everything out of the body.
+		requestLease(r).Shrink(int64(cap(body)))
 	}
 
 	metered := meteredBytes(in)
+	requestLease(r).Account(decodedSize(in, metered))
 	s.metrics.appendInflight.Add(float64(metered))
 	start := time.Now()
 	ack, aerr := s.svc.Append(r.Context(), basin, name, in, opts...)

@@ -13,6 +13,16 @@ import (
 // sessions are exempt: their input may rightly pause between batches.
 const bodyStallTimeout = 30 * time.Second
 
+// sessionWriteStallTimeout ends a response, typically a read session,
+// whose client takes none of it for this long.
+const sessionWriteStallTimeout = 30 * time.Second
+
+// defaultMaxConcurrentStreams caps the HTTP/2 streams of one connection.
+const defaultMaxConcurrentStreams = 128
+
+// defaultMaxReadSessions caps the read sessions open at once.
+const defaultMaxReadSessions = 4096
+
 // stallGuard moves the connection's read deadline forward before every
 // read of the body, so only a body that stalls is cut.
 type stallGuard struct {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/s2lite/s2lite/internal/membudget"
 )
 
 // Compression of unary /v1 bodies (API 1.7) and of S2S messages (API
@@ -78,21 +81,54 @@ func compress(enc string, data []byte) ([]byte, error) {
 	return nil, fmt.Errorf("unknown encoding %q", enc)
 }
 
-// decompress decodes data, failing with errTooLarge past limit bytes.
-func decompress(enc string, data []byte, limit int64) ([]byte, error) {
+// decompress decodes data, failing with errTooLarge past limit bytes; the
+// output's buffer is drawn from lease as it grows.
+func decompress(enc string, data []byte, limit int64, lease *membudget.Lease) ([]byte, error) {
 	rc, err := decompressReader(enc, bytes.NewReader(data))
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return readLimited(rc, limit)
+	return readLimitedSized(rc, limit, -1, lease)
+}
+
+// maxZstdWindow bounds the history a zstd body may make the decoder keep:
+// no more than the largest decompressed body. Encoders size the window to
+// the input (level 3, the usual default, uses 2 MiB at most), so only a
+// crafted frame asks for more.
+const maxZstdWindow = maxUnaryBody
+
+// gzipDecoderMemory is what a gzip reader holds: its 32 KiB window and
+// Huffman tables.
+const gzipDecoderMemory = 64 << 10
+
+// decoderMemory is the memory a decoder for enc will hold on the body
+// buffered in br: for zstd, the window the frame header asks for (peeked,
+// not consumed).
+func decoderMemory(enc string, br *bufio.Reader) (int64, error) {
+	if enc != encodingZstd {
+		return gzipDecoderMemory, nil
+	}
+	hdr, _ := br.Peek(zstd.HeaderMaxSize)
+	var h zstd.Header
+	if err := h.Decode(hdr); err != nil {
+		return 0, fmt.Errorf("zstd: %w", err)
+	}
+	w := h.WindowSize
+	if w == 0 || h.HasFCS && h.FrameContentSize < w {
+		w = h.FrameContentSize
+	}
+	if w > maxZstdWindow {
+		return 0, fmt.Errorf("zstd: window of %d bytes exceeds the %d byte limit", w, maxZstdWindow)
+	}
+	return int64(w) + 256<<10, nil
 }
 
 // decompressReader wraps r in a decoder for enc.
 func decompressReader(enc string, r io.Reader) (io.ReadCloser, error) {
 	switch enc {
 	case encodingZstd:
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
@@ -107,26 +143,27 @@ func decompressReader(enc string, r io.Reader) (io.ReadCloser, error) {
 	return nil, fmt.Errorf("unsupported encoding %q", enc)
 }
 
-// readLimited reads r to the end, failing with errTooLarge past limit.
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	return readLimitedSized(r, limit, -1)
-}
-
 // initialBodyBuffer is what a body's buffer starts with at most: the
 // announced length is only a claim, so memory follows the bytes that
 // actually arrive (a client announcing 16 MiB and sending nothing gets
 // this much, not 16 MiB).
 const initialBodyBuffer = 64 << 10
 
-// readLimitedSized is readLimited with the announced size (negative when
-// unknown). The buffer starts small and quadruples as it fills, up to the
-// announced size: at most four times what arrived is ever reserved, and an
-// honest 1 MiB body is copied twice on the way (64 KiB, then 256 KiB)
-// rather than at every doubling.
-func readLimitedSized(r io.Reader, limit, size int64) ([]byte, error) {
+// readLimitedSized reads r to the end, failing with errTooLarge past
+// limit; size is the announced size (negative when unknown). The buffer
+// starts small and quadruples as it fills, up to the announced size: at
+// most four times what arrived is ever reserved, and an honest 1 MiB body
+// is copied twice on the way (64 KiB, then 256 KiB) rather than at every
+// doubling. Every buffer is drawn from lease before it is allocated
+// (membudget.ErrExhausted when it cannot be); on success the lease keeps
+// the returned buffer's capacity.
+func readLimitedSized(r io.Reader, limit, size int64, lease *membudget.Lease) ([]byte, error) {
 	want := int64(initialBodyBuffer)
 	if size >= 0 && size <= limit {
 		want = min(size, initialBodyBuffer)
+	}
+	if err := lease.Grow(want + bytes.MinRead); err != nil {
+		return nil, err
 	}
 	buf := make([]byte, 0, want+bytes.MinRead)
 	for {
@@ -139,19 +176,26 @@ func readLimitedSized(r io.Reader, limit, size int64) ([]byte, error) {
 			if next <= int64(cap(buf)) {
 				next = int64(cap(buf)) * 2
 			}
+			if err := lease.Grow(next); err != nil {
+				lease.Shrink(int64(cap(buf)))
+				return nil, err
+			}
 			nb := make([]byte, len(buf), next)
 			copy(nb, buf)
+			lease.Shrink(int64(cap(buf)))
 			buf = nb
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > limit {
+			lease.Shrink(int64(cap(buf)))
 			return nil, errTooLarge
 		}
 		if err == io.EOF {
 			return buf, nil
 		}
 		if err != nil {
+			lease.Shrink(int64(cap(buf)))
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/s2lite/s2lite/internal/membudget"
 	"github.com/s2lite/s2lite/stream"
 )
 
@@ -24,6 +25,7 @@ const (
 	codeOther          = "other"
 	codeUnavailable    = "unavailable"
 	codeRequestTimeout = "request_timeout"
+	codeRateLimited    = "rate_limited"
 )
 
 // statusClientClosedRequest is the non-standard status the API uses for
@@ -90,6 +92,12 @@ func invalid(format string, args ...any) *apiError {
 
 func notImplemented() *apiError {
 	return newAPIError(http.StatusNotImplemented, codeNotImplemented, "Not implemented")
+}
+
+// outOfMemory answers a request that could not get memory from the
+// server's budget: retryable, like any rate limit.
+func outOfMemory() *apiError {
+	return newAPIError(http.StatusTooManyRequests, codeRateLimited, "server memory budget exhausted; retry later")
 }
 
 func shuttingDown() *apiError {
@@ -162,6 +170,10 @@ func toAPIError(err error, src nameSource) *apiError {
 		return e
 	}
 	switch {
+	case errors.Is(err, membudget.ErrExhausted):
+		e := outOfMemory()
+		e.cause = err
+		return e
 	case errors.Is(err, errDraining):
 		e := shuttingDown()
 		e.cause = err

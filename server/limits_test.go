@@ -56,3 +56,29 @@ func TestBatchLimitsBeforeWork(t *testing.T) {
 		t.Fatalf("one large record: %s", r)
 	}
 }
+
+// TestBatchLimitsBeforeWorkGeneralJSON: the general JSON decoder (the path
+// for shapes the fast scanner does not take) also stops at the first
+// record past the limit instead of materializing millions of them.
+func TestBatchLimitsBeforeWorkGeneralJSON(t *testing.T) {
+	body := []byte(`{"records":[` + strings.Repeat(`{},`, 2_000_000) + `{}]}`)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := parseAppendInputJSONSlow(body, formatRaw)
+	runtime.ReadMemStats(&after)
+	if err == nil || err.status != http.StatusUnprocessableEntity || !strings.Contains(string(err.body), "must not exceed 1000 records") {
+		t.Fatalf("got %v", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+		t.Fatalf("refusing the batch allocated %d MiB", alloc>>20)
+	}
+	// 1000 records are still fine, and a non-array is still worded.
+	ok := []byte(`{"records":[` + strings.Repeat(`{"body":"x"},`, 999) + `{"body":"x"}]}`)
+	if in, err := parseAppendInputJSONSlow(ok, formatRaw); err != nil || len(in.Records) != 1000 {
+		t.Fatalf("1000 records: %d, %v", len(in.Records), err)
+	}
+	if _, err := parseAppendInputJSONSlow([]byte(`{"records":{}}`), formatRaw); err == nil || err.status != http.StatusBadRequest {
+		t.Fatalf("records as an object: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/s2lite/s2lite/stream"
@@ -75,6 +76,10 @@ func checkFencingTokenJSON(token *string) *apiError {
 func parseAppendInputJSONSlow(data []byte, f recordFormat) (stream.AppendInput, *apiError) {
 	var in stream.AppendInput
 	recs, err := parseAppendInputJSON(data, &in)
+	var limit *errBatchLimit
+	if errors.As(err, &limit) {
+		return in, invalid("%s", limit.msg)
+	}
 	if err != nil {
 		return in, badJSON("Failed to deserialize the JSON body into the target type: %v", err)
 	}
@@ -114,24 +119,49 @@ func parseAppendInputJSON(data []byte, in *stream.AppendInput) ([]jsonAppendReco
 	if !ok {
 		return nil, fieldErrorf("", "missing field `records`")
 	}
-	var items []json.RawMessage
 	if isNull(rawRecords) {
 		return nil, fieldErrorf("records", "invalid type: null, expected a sequence")
 	}
-	if err := decodeValue("records", rawRecords, &items); err != nil {
+	recs, err := parseRecordsJSON(rawRecords)
+	if err != nil {
 		return nil, err
-	}
-	recs := make([]jsonAppendRecord, len(items))
-	for i, item := range items {
-		if recs[i], err = parseAppendRecordJSON("records[]", item); err != nil {
-			return nil, err
-		}
 	}
 	if in.MatchSeqNum, err = obj.optU64("", "match_seq_num"); err != nil {
 		return nil, err
 	}
 	if in.FencingToken, err = obj.optString("", "fencing_token"); err != nil {
 		return nil, err
+	}
+	return recs, nil
+}
+
+// parseRecordsJSON parses the records array one element at a time and
+// stops at the first record past the batch limit, so that a body of
+// millions of records costs no more than the limit's worth of work.
+func parseRecordsJSON(raw json.RawMessage) ([]jsonAppendRecord, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		// Not an array: the general decoder words the error.
+		var items []json.RawMessage
+		if err := decodeValue("records", raw, &items); err != nil {
+			return nil, err
+		}
+		return nil, fieldErrorf("records", "invalid type, expected a sequence")
+	}
+	var recs []jsonAppendRecord
+	for dec.More() {
+		if len(recs) == stream.MaxBatchRecords {
+			return nil, batchLimitError(len(recs)+1, 0)
+		}
+		var item json.RawMessage
+		if err := dec.Decode(&item); err != nil {
+			return nil, fieldErrorf("records", "%v", err)
+		}
+		r, err := parseAppendRecordJSON("records[]", item)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
 	}
 	return recs, nil
 }

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/s2lite/s2lite/internal/membudget"
 	"github.com/s2lite/s2lite/stream"
 )
 
@@ -159,19 +162,30 @@ func readBody(r *http.Request, onBad func(string, ...any) *apiError) ([]byte, *a
 	if err != nil {
 		return nil, badHeader("%v", err)
 	}
-	var body = r.Body
+	var body io.Reader = r.Body
 	size := r.ContentLength
+	lease := requestLease(r)
 	if enc != "" {
 		size = -1
-		dr, err := decompressReader(enc, r.Body)
+		br := bufio.NewReaderSize(r.Body, 512)
+		state, err := decoderMemory(enc, br)
+		if err != nil {
+			return nil, onBad("failed to decompress the request body: %v", err)
+		}
+		if lease.Grow(state) != nil {
+			return nil, outOfMemory()
+		}
+		dr, err := decompressReader(enc, br)
 		if err != nil {
 			return nil, onBad("failed to decompress the request body: %v", err)
 		}
 		defer dr.Close()
 		body = dr
 	}
-	data, err := readLimitedSized(body, maxUnaryBody, size)
+	data, err := readLimitedSized(body, maxUnaryBody, size, lease)
 	switch {
+	case errors.Is(err, membudget.ErrExhausted):
+		return nil, outOfMemory()
 	case errors.Is(err, errTooLarge):
 		return nil, onBad("request body exceeds %d bytes", maxUnaryBody)
 	case err != nil && r.Context().Err() != nil:

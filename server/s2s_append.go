@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/s2lite/s2lite/internal/membudget"
 	"github.com/s2lite/s2lite/stream"
 )
 
@@ -24,6 +25,8 @@ type submitted struct {
 	future  *stream.AppendFuture
 	records int
 	metered uint64
+	lease   *membudget.Lease
+	held    int64 // bytes of lease the input holds until settled
 	start   time.Time
 	err     error
 }
@@ -45,7 +48,7 @@ func (s *Server) appendSession(w http.ResponseWriter, r *http.Request, basin, na
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex()
 
-	inCodec, outCodec := &frameCodec{}, &frameCodec{}
+	inCodec, outCodec := &frameCodec{lease: requestLease(r)}, &frameCodec{}
 	defer outCodec.close()
 	fw := startS2S(w, r, outCodec)
 	s.metrics.appendSessions.Inc()
@@ -106,12 +109,16 @@ func (s *Server) appendSession(w http.ResponseWriter, r *http.Request, basin, na
 // passes on as the last item).
 func (s *Server) readAppendInputs(ctx context.Context, body io.Reader, codec *frameCodec, sess *stream.AppendSession, items chan<- submitted) bool {
 	for {
-		payload, err := readFrame(body, codec)
+		payload, held, err := readFrame(ctx, body, codec)
 		if ctx.Err() != nil {
 			return false
 		}
 		if errors.Is(err, io.EOF) {
 			return true
+		}
+		if errors.Is(err, membudget.ErrExhausted) {
+			items <- submitted{err: err}
+			return false
 		}
 		if err != nil {
 			items <- submitted{err: badFrame("%v", err)}
@@ -127,7 +134,10 @@ func (s *Server) readAppendInputs(ctx context.Context, body io.Reader, codec *fr
 			items <- submitted{err: badFrame("failed to decode AppendInput: %v", err)}
 			return false
 		}
-		it := submitted{records: len(in.Records), metered: meteredBytes(in), start: time.Now()}
+		it := submitted{records: len(in.Records), metered: meteredBytes(in), start: time.Now(), lease: codec.lease, held: held}
+		// Decoding aliases the payload; only the record structs are new.
+		it.held += int64(len(in.Records)) * decodedOverhead
+		codec.lease.Account(int64(len(in.Records)) * decodedOverhead)
 		s.metrics.appendInflight.Add(float64(it.metered))
 		it.future, err = sess.Submit(ctx, in)
 		s.metrics.appendPermitLatency.Observe(time.Since(it.start).Seconds())
@@ -171,5 +181,6 @@ func (s *Server) settle(it submitted) (stream.AppendAck, error) {
 	}
 	ack, err := it.future.Result()
 	s.metrics.appendInflight.Sub(float64(it.metered))
+	it.lease.Shrink(it.held)
 	return ack, err
 }

@@ -3,13 +3,17 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/s2lite/s2lite/internal/membudget"
 )
 
 // S2S framing (API 10.2, 10.3):
@@ -34,6 +38,8 @@ const (
 type frameCodec struct {
 	enc *zstd.Encoder
 	dec *zstd.Decoder
+	// lease, on a session's input codec, pays for the frames read.
+	lease *membudget.Lease
 }
 
 func (c *frameCodec) close() {
@@ -90,37 +96,62 @@ func (c *frameCodec) decompress(flag byte, p []byte) ([]byte, error) {
 		if len(out) > limit {
 			return nil, errTooLarge
 		}
+		// Allocated already, and at most one frame's worth: accounted
+		// rather than refused.
+		c.lease.Account(int64(cap(out)))
 		return out, nil
 	case flagGzip:
-		return decompress(encodingGzip, p, limit)
+		return decompress(encodingGzip, p, limit, c.lease)
 	}
 	return nil, errors.New("invalid compression bits 11")
 }
 
+// frameMemoryWait is how long reading a frame waits for memory from the
+// budget before the session fails with rate_limited.
+const frameMemoryWait = 5 * time.Second
+
 // readFrame reads the next client message and returns its decompressed
-// body. It returns io.EOF at a clean end of input; any malformed frame is
-// an error to report as bad_frame. Clients never send terminal messages.
-func readFrame(r io.Reader, codec *frameCodec) ([]byte, error) {
+// body and the bytes of codec.lease that the body holds (to shrink once it
+// is no longer needed). It returns io.EOF at a clean end of input; any
+// malformed frame is an error to report as bad_frame, and
+// membudget.ErrExhausted one that could not get memory. Clients never send
+// terminal messages.
+func readFrame(ctx context.Context, r io.Reader, codec *frameCodec) ([]byte, int64, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:3]); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
+			return nil, 0, io.EOF
 		}
-		return nil, fmt.Errorf("frame length: %w", err)
+		return nil, 0, fmt.Errorf("frame length: %w", err)
 	}
 	length := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
 	if length < 1 || length > maxFrameLen {
-		return nil, fmt.Errorf("frame length %d out of range", length)
+		return nil, 0, fmt.Errorf("frame length %d out of range", length)
+	}
+	if err := codec.lease.GrowWait(ctx, int64(length), frameMemoryWait); err != nil {
+		return nil, 0, err
 	}
 	buf := make([]byte, length)
 	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("frame body: %w", err)
+		codec.lease.Shrink(int64(length))
+		return nil, 0, fmt.Errorf("frame body: %w", err)
 	}
 	flag, body := buf[0], buf[1:]
 	if flag&flagTerminal != 0 {
-		return nil, errors.New("unexpected terminal message from client")
+		codec.lease.Shrink(int64(length))
+		return nil, 0, errors.New("unexpected terminal message from client")
 	}
-	return codec.decompress(flag, body)
+	out, err := codec.decompress(flag, body)
+	if flag&flagCompression != 0 {
+		// The compressed frame is garbage now; the output, if any, is
+		// what the lease holds.
+		codec.lease.Shrink(int64(length))
+		if err != nil {
+			return nil, 0, err
+		}
+		return out, int64(cap(out)), nil
+	}
+	return out, int64(length), err
 }
 
 // frameWriter writes server messages and flushes each one at once.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/s2lite/s2lite/internal/membudget"
 	"github.com/s2lite/s2lite/stream"
 )
 
@@ -13,6 +14,11 @@ import (
 // heartbeat; a normal end closes the response stream, an error ends it
 // with a terminal message.
 func (s *Server) readSessionS2S(w http.ResponseWriter, r *http.Request, basin, name string, req stream.ReadRequest, opts []stream.OpenOption) error {
+	release, aerr := s.admitReadSession(r)
+	if aerr != nil {
+		return aerr
+	}
+	defer release()
 	ctx, cancel := s.sessionContext(r)
 	defer cancel()
 	sess, err := s.svc.OpenReadSession(ctx, basin, name, req, opts...)
@@ -26,7 +32,7 @@ func (s *Server) readSessionS2S(w http.ResponseWriter, r *http.Request, basin, n
 	fw := startS2S(w, r, codec)
 	track := s.metrics.trackReadSession("s2s")
 	defer track.end()
-	msgs, stop := s.encodeAhead(ctx, cancel, sess, func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
+	msgs, stop := s.encodeAhead(ctx, cancel, sess, requestLease(r), func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
 		if len(b.Records) == 0 && b.Tail == nil {
 			return buf, false
 		}
@@ -78,7 +84,7 @@ func (m encodedBatch) release() { m.free <- m.body }
 // after the message carrying an error. stop cancels the session context,
 // waits for the goroutine and must be called before the session is closed;
 // the caller stops receiving only by calling it.
-func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, sess *stream.ReadSession,
+func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, sess *stream.ReadSession, lease *membudget.Lease,
 	encode func(buf []byte, b stream.ReadBatch) ([]byte, bool)) (<-chan encodedBatch, func()) {
 	out := make(chan encodedBatch)
 	free := make(chan []byte, 2)
@@ -98,6 +104,14 @@ func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, ses
 				return false
 			}
 		}
+		// Memory (DESIGN.md, "Memory budget"): the lease holds the two
+		// buffers' capacity for as long as they live. A session catching
+		// up also reserves a whole batch before reading it, waiting for
+		// memory when there is none; a session following live appends
+		// blocks in Next for as long as the stream is quiet, so it must
+		// not hold a reservation meanwhile: its batches, as large as the
+		// appends it follows, are accounted once read.
+		following := false
 		for {
 			var buf []byte
 			select {
@@ -105,18 +119,41 @@ func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, ses
 			case <-quit:
 				return
 			}
+			if following && cap(buf) > keptFollowBuffer {
+				// Live batches are small: give a catch-up sized
+				// buffer back rather than keep it for the session's life.
+				lease.Shrink(int64(cap(buf)))
+				buf = nil
+			}
+			var reserved int64
+			if !following {
+				if err := lease.GrowWait(ctx, readBatchMemory, readMemoryWait); err != nil {
+					send(encodedBatch{err: err})
+					return
+				}
+				reserved = readBatchMemory
+			}
 			b, err := sess.Next(ctx)
 			if err != nil {
+				lease.Shrink(reserved)
 				send(encodedBatch{err: err})
 				return
 			}
+			if following {
+				reserved = batchMemory(b)
+				lease.Account(reserved)
+			}
+			oldCap := cap(buf)
 			body, send1 := encode(buf[:0], b)
+			lease.Account(int64(cap(body) - oldCap))
+			lease.Shrink(reserved)
+			following = b.Tail != nil
 			if !send1 {
 				free <- body
 				continue
 			}
 			s.metrics.readRecords.Add(float64(len(b.Records)))
-			m := encodedBatch{body: body, following: b.Tail != nil, free: free}
+			m := encodedBatch{body: body, following: following, free: free}
 			if !send(m) {
 				return
 			}

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,9 +15,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/s2lite/s2lite/engine"
+	"github.com/s2lite/s2lite/internal/membudget"
 	"github.com/s2lite/s2lite/stream"
 )
 
@@ -45,6 +48,21 @@ type Options struct {
 	// BodyStallTimeout ends a unary request whose body makes no progress
 	// for this long (default 30 s).
 	BodyStallTimeout time.Duration
+	// Memory is the server-wide memory budget that request bodies,
+	// decoded inputs, S2S frames and read-session buffers draw from; a
+	// request that cannot get memory is answered 429 rate_limited. Nil
+	// means unlimited.
+	Memory *membudget.Budget
+	// SessionWriteStallTimeout drops a read session (and ends a unary
+	// response) whose client stops taking data for this long, returning
+	// its memory (default 30 s).
+	SessionWriteStallTimeout time.Duration
+	// MaxReadSessions caps the SSE and S2S read sessions open at once;
+	// more are answered 429 rate_limited (default 4096; negative: no cap).
+	MaxReadSessions int
+	// MaxConcurrentStreams caps the HTTP/2 streams (requests) one
+	// connection may have open at once (default 128).
+	MaxConcurrentStreams int
 	// EnableImport turns on POST /v1/streams/{stream}/import, which writes
 	// records at given sequence numbers (serve --enable-import).
 	EnableImport bool
@@ -64,6 +82,8 @@ type Server struct {
 	// polls end, append sessions stop taking input.
 	drainCtx context.Context
 	drain    context.CancelFunc
+
+	readSessions atomic.Int64 // open SSE and S2S read sessions
 
 	mu       sync.Mutex
 	draining bool
@@ -143,6 +163,13 @@ func (s *Server) bodyStallTimeout() time.Duration {
 	return bodyStallTimeout
 }
 
+func (s *Server) sessionWriteStallTimeout() time.Duration {
+	if s.opts.SessionWriteStallTimeout > 0 {
+		return s.opts.SessionWriteStallTimeout
+	}
+	return sessionWriteStallTimeout
+}
+
 func (s *Server) newHTTPServer() *http.Server {
 	return &http.Server{
 		Handler: s.handler,
@@ -151,6 +178,13 @@ func (s *Server) newHTTPServer() *http.Server {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		HTTP2: &http.HTTP2Config{
+			// Each stream is a handler and its buffers: a cap per
+			// connection keeps one client from opening thousands.
+			// Streams past it are refused (REFUSED_STREAM), which
+			// clients retry.
+			MaxConcurrentStreams: cmp.Or(s.opts.MaxConcurrentStreams, defaultMaxConcurrentStreams),
+		},
 	}
 }
 
@@ -246,7 +280,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeEmpty(w, http.StatusMethodNotAllowed)
 		return
 	}
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &statusRecorder{ResponseWriter: w, stall: s.sessionWriteStallTimeout()}
 	start := time.Now()
 	defer func() { s.metrics.observeRequest(rt.name, r.Method, rec.status, time.Since(start)) }()
 	if !s.enter() {
@@ -261,6 +295,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(rec, r, newAPIError(http.StatusServiceUnavailable, codeUnavailable, "server unavailable: "+err.Error()))
 			return
 		}
+	}
+	if lease := s.opts.Memory.NewLease(); lease != nil {
+		defer lease.Close()
+		r = r.WithContext(withLease(r.Context(), lease))
 	}
 	guardBody(w, r, s.bodyStallTimeout())
 	if err := h(rec, r, params); err != nil {
@@ -300,9 +338,26 @@ func (s *Server) logError(r *http.Request, e *apiError) {
 
 // statusRecorder remembers the status for metrics. Unwrap lets
 // http.ResponseController reach the real writer for flushes and deadlines.
+// Every write and flush must complete within stall: a client that stops
+// reading its response (a read session that never drains) would otherwise
+// hold the handler and its buffers for as long as it likes. The deadline
+// is cleared after each write, so an idle session is not cut.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	stall  time.Duration
+}
+
+// guard arms the write deadline; the returned func disarms it.
+func (r *statusRecorder) guard() func() {
+	if r.stall <= 0 {
+		return func() {}
+	}
+	rc := http.NewResponseController(r.ResponseWriter)
+	if rc.SetWriteDeadline(time.Now().Add(r.stall)) != nil {
+		return func() {}
+	}
+	return func() { _ = rc.SetWriteDeadline(time.Time{}) }
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -316,6 +371,7 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
+	defer r.guard()()
 	return r.ResponseWriter.Write(b)
 }
 
@@ -325,6 +381,7 @@ func (r *statusRecorder) FlushError() error {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
+	defer r.guard()()
 	return http.NewResponseController(r.ResponseWriter).Flush()
 }
 
