@@ -20,7 +20,8 @@ const lowBits = 0x0101010101010101
 type planes [8]uint64
 
 // toPlanes spreads the bytes of w (8 bytes per word, little-endian, at most
-// 8 words) over bit planes. Byte k of w[i] goes to lane 8*k+i.
+// 8 words) over bit planes: bit b of byte k of w[i] goes to bit 8*k+i of
+// plane b.
 func toPlanes(w []uint64) (p planes) {
 	for i, v := range w {
 		for b := range p {
@@ -41,45 +42,59 @@ func fromPlanes(p *planes, w []uint64) {
 	}
 }
 
-// reduce folds the 15-coefficient product t of two field elements modulo the
-// AES polynomial x^8 + x^4 + x^3 + x + 1 and returns the result.
-func reduce(t *[15]uint64) (r planes) {
-	// x^k = x^(k-4) + x^(k-5) + x^(k-7) + x^(k-8) for k >= 8; folding from
-	// the top down reduces the terms a fold pushes above x^7 again.
-	for k := 14; k >= 8; k-- {
-		t[k-4] ^= t[k]
-		t[k-5] ^= t[k]
-		t[k-7] ^= t[k]
-		t[k-8] ^= t[k]
-	}
-	copy(r[:], t[:8])
-	return r
-}
-
-// gfMul multiplies, lane by lane, the field elements held in a and b.
+// gfMul multiplies, lane by lane, the field elements held in a and b: the
+// schoolbook product's 15 coefficients, then the fold of x^14..x^8 modulo
+// the AES polynomial x^8 + x^4 + x^3 + x + 1, using
+// x^k = x^(k-4) + x^(k-5) + x^(k-7) + x^(k-8), from the top down.
 func gfMul(a, b *planes) planes {
-	var t [15]uint64
-	for i := 0; i < 8; i++ {
-		ai := a[i]
-		t[i+0] ^= ai & b[0]
-		t[i+1] ^= ai & b[1]
-		t[i+2] ^= ai & b[2]
-		t[i+3] ^= ai & b[3]
-		t[i+4] ^= ai & b[4]
-		t[i+5] ^= ai & b[5]
-		t[i+6] ^= ai & b[6]
-		t[i+7] ^= ai & b[7]
-	}
-	return reduce(&t)
+	a0, a1, a2, a3, a4, a5, a6, a7 := a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+	b0, b1, b2, b3, b4, b5, b6, b7 := b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
+	t0 := a0 & b0
+	t1 := a0&b1 ^ a1&b0
+	t2 := a0&b2 ^ a1&b1 ^ a2&b0
+	t3 := a0&b3 ^ a1&b2 ^ a2&b1 ^ a3&b0
+	t4 := a0&b4 ^ a1&b3 ^ a2&b2 ^ a3&b1 ^ a4&b0
+	t5 := a0&b5 ^ a1&b4 ^ a2&b3 ^ a3&b2 ^ a4&b1 ^ a5&b0
+	t6 := a0&b6 ^ a1&b5 ^ a2&b4 ^ a3&b3 ^ a4&b2 ^ a5&b1 ^ a6&b0
+	t7 := a0&b7 ^ a1&b6 ^ a2&b5 ^ a3&b4 ^ a4&b3 ^ a5&b2 ^ a6&b1 ^ a7&b0
+	t8 := a1&b7 ^ a2&b6 ^ a3&b5 ^ a4&b4 ^ a5&b3 ^ a6&b2 ^ a7&b1
+	t9 := a2&b7 ^ a3&b6 ^ a4&b5 ^ a5&b4 ^ a6&b3 ^ a7&b2
+	t10 := a3&b7 ^ a4&b6 ^ a5&b5 ^ a6&b4 ^ a7&b3
+	t11 := a4&b7 ^ a5&b6 ^ a6&b5 ^ a7&b4
+	t12 := a5&b7 ^ a6&b6 ^ a7&b5
+	t13 := a6&b7 ^ a7&b6
+	t14 := a7 & b7
+	t6, t7, t9, t10 = t6^t14, t7^t14, t9^t14, t10^t14
+	t5, t6, t8, t9 = t5^t13, t6^t13, t8^t13, t9^t13
+	t4, t5, t7, t8 = t4^t12, t5^t12, t7^t12, t8^t12
+	t3, t4, t6, t7 = t3^t11, t4^t11, t6^t11, t7^t11
+	t2, t3, t5, t6 = t2^t10, t3^t10, t5^t10, t6^t10
+	t1, t2, t4, t5 = t1^t9, t2^t9, t4^t9, t5^t9
+	t0, t1, t3, t4 = t0^t8, t1^t8, t3^t8, t4^t8
+	return planes{t0, t1, t2, t3, t4, t5, t6, t7}
 }
 
 // gfSquare squares, lane by lane, the field elements held in a. Squaring is
-// linear in characteristic 2: the square of sum(a_i x^i) is sum(a_i x^2i).
+// linear in characteristic 2: the square of sum(a_i x^i) is sum(a_i x^2i),
+// and reducing x^8, x^10, x^12 and x^14 gives
+//
+//	x^8  = x^4 + x^3 + x + 1
+//	x^10 = x^6 + x^5 + x^3 + x^2
+//	x^12 = x^7 + x^5 + x^3 + x + 1
+//	x^14 = x^7 + x^4 + x^3 + x
 func gfSquare(a *planes) planes {
-	var t [15]uint64
-	t[0], t[2], t[4], t[6] = a[0], a[1], a[2], a[3]
-	t[8], t[10], t[12], t[14] = a[4], a[5], a[6], a[7]
-	return reduce(&t)
+	a46 := a[4] ^ a[6]
+	a67 := a[6] ^ a[7]
+	return planes{
+		a[0] ^ a46,
+		a46 ^ a[7],
+		a[1] ^ a[5],
+		a[4] ^ a[5] ^ a67,
+		a[2] ^ a[4] ^ a[7],
+		a[5] ^ a[6],
+		a[3] ^ a[5],
+		a67,
+	}
 }
 
 // subBytesPlanes applies the AES S-box to every lane of x.
@@ -98,14 +113,18 @@ func subBytesPlanes(x *planes) {
 	inv := gfMul(&x252, &x2)
 
 	// Affine map: s_i = b_i ^ b_(i+4) ^ b_(i+5) ^ b_(i+6) ^ b_(i+7) ^ c_i,
-	// indices mod 8, with c = 0x63.
-	for i := range x {
-		x[i] = inv[i] ^ inv[(i+4)&7] ^ inv[(i+5)&7] ^ inv[(i+6)&7] ^ inv[(i+7)&7]
+	// indices mod 8, with c = 0x63 (bits 0, 1, 5 and 6).
+	b0, b1, b2, b3, b4, b5, b6, b7 := inv[0], inv[1], inv[2], inv[3], inv[4], inv[5], inv[6], inv[7]
+	*x = planes{
+		^(b0 ^ b4 ^ b5 ^ b6 ^ b7),
+		^(b1 ^ b5 ^ b6 ^ b7 ^ b0),
+		b2 ^ b6 ^ b7 ^ b0 ^ b1,
+		b3 ^ b7 ^ b0 ^ b1 ^ b2,
+		b4 ^ b0 ^ b1 ^ b2 ^ b3,
+		^(b5 ^ b1 ^ b2 ^ b3 ^ b4),
+		^(b6 ^ b2 ^ b3 ^ b4 ^ b5),
+		b7 ^ b3 ^ b4 ^ b5 ^ b6,
 	}
-	x[0] = ^x[0]
-	x[1] = ^x[1]
-	x[5] = ^x[5]
-	x[6] = ^x[6]
 }
 
 // subBytes applies the AES S-box to every byte of w.
