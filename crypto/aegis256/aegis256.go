@@ -123,20 +123,20 @@ func (a *aead) absorbPadded(s *state, src []byte) {
 
 // start runs Init(key, nonce).
 func (a *aead) start(s *state, nonce []byte) {
+	if a.asm {
+		initAsm(s, &a.key, (*[NonceSize]byte)(nonce))
+		return
+	}
 	k0, k1 := loadBlock(a.key[:16]), loadBlock(a.key[16:])
 	n0, n1 := loadBlock(nonce[:16]), loadBlock(nonce[16:])
 	k0n0, k1n1 := xor(k0, n0), xor(k1, n1)
 	*s = state{k0n0, k1n1, c1, c0, xor(k0, c0), xor(k1, c1)}
-
-	// Repeat(4, Update(k0); Update(k1); Update(k0 ^ n0); Update(k1 ^ n1))
-	var buf [16 * 16]byte
-	for i := 0; i < len(buf); i += 64 {
-		storeBlock(buf[i:], k0)
-		storeBlock(buf[i+16:], k1)
-		storeBlock(buf[i+32:], k0n0)
-		storeBlock(buf[i+48:], k1n1)
+	for range 4 {
+		s.update(k0)
+		s.update(k1)
+		s.update(k0n0)
+		s.update(k1n1)
 	}
-	a.absorb(s, buf[:])
 }
 
 // encrypt encrypts src into dst (same length; they may be the same slice).
@@ -184,12 +184,15 @@ func (a *aead) decrypt(s *state, dst, src []byte) {
 // finalize runs Finalize(|ad|, |msg|) and writes the tag to tag, which is
 // a.tagSize bytes long.
 func (a *aead) finalize(s *state, adLen, msgLen int, tag []byte) {
-	t := block{s[3][0] ^ uint64(adLen)<<3, s[3][1] ^ uint64(msgLen)<<3}
-	var buf [7 * 16]byte
-	for i := 0; i < len(buf); i += 16 {
-		storeBlock(buf[i:], t)
+	adBits, msgBits := uint64(adLen)<<3, uint64(msgLen)<<3
+	if a.asm {
+		finalizeAsm(s, adBits, msgBits)
+	} else {
+		t := block{s[3][0] ^ adBits, s[3][1] ^ msgBits}
+		for range 7 {
+			s.update(t)
+		}
 	}
-	a.absorb(s, buf[:])
 	if a.tagSize == TagSize {
 		storeBlock(tag, xor(xor(xor(s[0], s[1]), xor(s[2], s[3])), xor(s[4], s[5])))
 	} else {

@@ -9,6 +9,17 @@ var haveAESNI = cpuHasAESNI()
 // cpuHasAESNI reports CPUID leaf 1, ECX bit 25.
 func cpuHasAESNI() bool
 
+// initAsm runs Init(key, nonce), setting all of s.
+//
+//go:noescape
+func initAsm(s *state, key *[KeySize]byte, nonce *[NonceSize]byte)
+
+// finalizeAsm runs the seven Updates of Finalize(adBits, msgBits); the tag is
+// then read from s.
+//
+//go:noescape
+func finalizeAsm(s *state, adBits, msgBits uint64)
+
 // absorbBlocksAsm runs Update on each whole 16-byte block of src.
 //
 //go:noescape
