@@ -2,10 +2,15 @@
 
 #include "textflag.h"
 
-// Registers while a loop runs:
-//   X0-X5  the state S0-S5
-//   X6     the message block M
-//   X7-X9  scratch
+// Registers:
+//   X0-X5   the state S0-S5
+//   X6      the block M being absorbed
+//   X7-X9   scratch
+//   X10-X13 k0, k1, k0 ^ n0, k1 ^ n1 during Init
+//
+// Every function loads the state from memory, runs its updates in registers
+// and stores the state back. No branch or memory address depends on the key,
+// the nonce or the data.
 //
 // AESENC key, dst computes dst = AESRound(dst, key), the draft's
 // AESRound(in=dst, rk=key).
