@@ -196,3 +196,23 @@ func toAPIError(err error, src nameSource) *apiError {
 
 // errDraining marks work cut short because the server is shutting down.
 var errDraining = errors.New("server: shutting down")
+
+// errAborted marks an append still waiting for durability when the
+// shutdown grace period ended: it may or may not become durable.
+var errAborted = errors.New("server: shut down before the append was acknowledged")
+
+// abortedErr turns the abort of ctx into its answer: 503, retryable, with
+// the outcome unknown (a retry may duplicate the records).
+func abortedErr(ctx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(ctx), errAborted) {
+		return abortAnswer(err)
+	}
+	return err
+}
+
+func abortAnswer(cause error) *apiError {
+	e := newAPIError(http.StatusServiceUnavailable, codeUnavailable,
+		"server shut down before the append was acknowledged; it may or may not have been written")
+	e.cause = cause
+	return e
+}

@@ -174,12 +174,17 @@ func (s *Server) ackInput(r *http.Request, fw *frameWriter, it submitted) error 
 }
 
 // settle waits for a submitted input to resolve; appends that were
-// submitted always run to completion, whatever happens to the session.
+// submitted always run to completion, whatever happens to the session,
+// unless the shutdown grace period ends first (a hung store): then the
+// outcome is unknown and the input is answered 503.
 func (s *Server) settle(it submitted) (stream.AppendAck, error) {
 	if it.future == nil {
 		return stream.AppendAck{}, it.err
 	}
-	ack, err := it.future.Result()
+	ack, err := it.future.Wait(s.abortCtx)
+	if err != nil && s.abortCtx.Err() != nil {
+		err = abortAnswer(errAborted)
+	}
 	s.metrics.appendInflight.Sub(float64(it.metered))
 	it.lease.Shrink(it.held)
 	return ack, err

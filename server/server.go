@@ -82,6 +82,12 @@ type Server struct {
 	// polls end, append sessions stop taking input.
 	drainCtx context.Context
 	drain    context.CancelFunc
+	// abortCtx is cancelled when the grace period of a shutdown is over:
+	// appends still waiting for durability (a hung store) are answered
+	// 503 with their outcome unknown, rather than cut off without an
+	// answer when the connections close.
+	abortCtx context.Context
+	abort    context.CancelFunc
 
 	readSessions atomic.Int64 // open SSE and S2S read sessions
 
@@ -107,6 +113,7 @@ func New(svc *stream.Service, opts Options) *Server {
 		errLog: newLogThrottle(10 * time.Second),
 	}
 	s.drainCtx, s.drain = context.WithCancel(context.Background())
+	s.abortCtx, s.abort = context.WithCancel(context.Background())
 	s.metrics = newMetrics(opts.EngineMetrics)
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.serveHTTP)
@@ -230,6 +237,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-s.idle:
 	case <-ctx.Done():
 		err = errors.Join(err, ctx.Err())
+		// The grace period is over: appends still waiting are answered
+		// now, and their handlers get a moment to write the answers
+		// before the connections close.
+		s.abort()
+		answerCtx, cancel := context.WithTimeout(context.Background(), abortAnswerTime)
+		defer cancel()
+		select {
+		case <-s.idle:
+		case <-answerCtx.Done():
+		}
+		// Handlers that returned may still have answers in connection
+		// buffers (HTTP/2 writes them from another goroutine): let the
+		// connections go idle and close by themselves first.
+		var wg sync.WaitGroup
+		for _, hs := range servers {
+			wg.Go(func() { _ = hs.Shutdown(answerCtx) })
+		}
+		wg.Wait()
 	}
 	if err != nil {
 		for _, hs := range servers {
@@ -239,6 +264,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("http server stopped")
 	return nil
+}
+
+// abortAnswerTime is how long handlers of aborted appends have to write
+// their answers once the grace period is over.
+const abortAnswerTime = 2 * time.Second
+
+// abortable is ctx, also ended (with errAborted as the cause) when the
+// shutdown grace period is over.
+func (s *Server) abortable(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.abortCtx, func() { cancel(errAborted) })
+	return ctx, func() {
+		stop()
+		cancel(context.Canceled)
+	}
 }
 
 // enter counts a request in; false once draining.

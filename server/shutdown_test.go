@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,4 +156,90 @@ func TestShutdownForced(t *testing.T) {
 	}
 	<-done
 	store.delay.Store(0)
+}
+
+// hungStore passes reads through; once hung, its writes wait until
+// released (or their context ends), like a store that stopped answering.
+type hungStore struct {
+	objstore.Store
+	hung    atomic.Bool
+	release chan struct{}
+}
+
+func (s *hungStore) wait(ctx context.Context) error {
+	if !s.hung.Load() {
+		return nil
+	}
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *hungStore) Put(ctx context.Context, key string, data []byte) (string, error) {
+	if err := s.wait(ctx); err != nil {
+		return "", err
+	}
+	return s.Store.Put(ctx, key, data)
+}
+
+func (s *hungStore) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
+	if err := s.wait(ctx); err != nil {
+		return "", err
+	}
+	return s.Store.PutIfAbsent(ctx, key, data)
+}
+
+// TestShutdownWithHungStore: when the store hangs, a shutdown still ends
+// within its grace period plus a small bound, and every append in flight,
+// unary or in a session, gets an answer (503 unavailable, outcome unknown)
+// instead of a dropped connection.
+func TestShutdownWithHungStore(t *testing.T) {
+	store := &hungStore{Store: objstore.NewMemory(), release: make(chan struct{})}
+	e := newEnv(t, envOptions{store: store})
+	e.basinAndStream("s", nil)
+	hb := []string{"s2-basin", testBasin}
+	store.hung.Store(true)
+	defer close(store.release) // before the env's cleanup closes the engine
+
+	const unary = 6
+	results := make(chan *response, unary)
+	for i := range unary {
+		c := e.h1
+		if i%2 == 1 {
+			c = e.h2
+		}
+		go func() {
+			results <- e.callWith(c, "POST", "/v1/streams/s/records",
+				map[string]any{"records": []any{map[string]any{"body": "x"}}}, hb...)
+		}()
+	}
+	session, _ := e.openS2S("POST", "/v1/streams/s/records", hb...)
+	for range 2 {
+		session.send(pbInput(t, pbRecord(t, -1, []byte("session"))).marshal(t), 0)
+	}
+	time.Sleep(200 * time.Millisecond)
+
+	const grace = 500 * time.Millisecond
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := e.srv.Shutdown(ctx)
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if bound := grace + abortAnswerTime + time.Second; took > bound {
+		t.Fatalf("shutdown took %v, more than %v", took, bound)
+	}
+	for range unary {
+		r := <-results
+		r.expectError(t, http.StatusServiceUnavailable, "unavailable")
+	}
+	if body := session.expectTerminal(http.StatusServiceUnavailable); body["code"] != "unavailable" {
+		t.Fatalf("append session terminal %v", body)
+	}
+	t.Logf("shutdown with a hung store took %v", took.Round(time.Millisecond))
 }

@@ -38,6 +38,19 @@ type serveConfig struct {
 	gcMinAge            time.Duration
 	checkpointInterval  time.Duration
 	checkpointRetention time.Duration
+
+	// Memory and hostile-client limits.
+	memoryLimit          int64
+	maxReadSessions      int
+	maxConcurrentStreams int
+
+	// Engine tuning (the reference passes SL8_* settings to its engine).
+	walMinInterval   time.Duration
+	walMaxObjectSize int64
+	memtableSize     int64
+	maxUnflushed     int64
+	blockCacheSize   int64
+	sstTargetSize    int64
 }
 
 const minInflightBytes = 1 << 20
@@ -64,6 +77,15 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	gcMinAge := fs.String("gc-min-age", envOr("S2LITE_GC_MIN_AGE", "10m"), "how long an unreferenced object stays before garbage collection deletes it; a copy of the storage made with plain tools (aws s3 sync, rsync) is consistent only if it finishes within this age (env S2LITE_GC_MIN_AGE)")
 	cpInterval := fs.String("checkpoint-interval", envOr("S2LITE_CHECKPOINT_INTERVAL", "0"), "create a restore point this often, for point-in-time restore (e.g. 1h; 0 disables) (env S2LITE_CHECKPOINT_INTERVAL)")
 	cpRetention := fs.String("checkpoint-retention", envOr("S2LITE_CHECKPOINT_RETENTION", "24h"), "how long restore points, and the WAL and tables they need, are kept: the point-in-time restore window (env S2LITE_CHECKPOINT_RETENTION)")
+	memLimit := fs.String("memory-limit", envOr("S2LITE_MEMORY_LIMIT", "1GiB"), "memory the server may use: engine memtables, block cache and in-flight appends are carved out of it, the rest bounds request bodies, S2S frames and read-session buffers (a request that cannot get memory is answered 429); also Go's soft memory limit (env S2LITE_MEMORY_LIMIT)")
+	maxSessions := fs.String("max-read-sessions", envOr("S2LITE_MAX_READ_SESSIONS", "4096"), "SSE and S2S read sessions open at once; more are answered 429 (env S2LITE_MAX_READ_SESSIONS)")
+	maxStreams := fs.String("max-h2-streams", envOr("S2LITE_MAX_H2_STREAMS", "128"), "concurrent HTTP/2 streams (requests and sessions) per connection (env S2LITE_MAX_H2_STREAMS)")
+	walMinInterval := fs.String("wal-min-interval", envOr("S2LITE_WAL_MIN_INTERVAL", "0"), "minimum time between the starts of two WAL PUTs: 0 acknowledges at about one PUT of latency; e.g. 50ms caps WAL PUTs at 20/s (cost) and adds up to that much latency (env S2LITE_WAL_MIN_INTERVAL)")
+	walMaxObject := fs.String("wal-max-object-size", envOr("S2LITE_WAL_MAX_OBJECT_SIZE", "8MiB"), "largest WAL object; larger groups are split (env S2LITE_WAL_MAX_OBJECT_SIZE)")
+	memtable := fs.String("memtable-size", envOr("S2LITE_MEMTABLE_SIZE", "32MiB"), "memtable size at which it is flushed to a table: larger means fewer, larger flushes and more memory (env S2LITE_MEMTABLE_SIZE)")
+	unflushed := fs.String("max-unflushed-size", envOr("S2LITE_MAX_UNFLUSHED_SIZE", ""), "memtables not yet flushed before writers wait (default 4x --memtable-size) (env S2LITE_MAX_UNFLUSHED_SIZE)")
+	cache := fs.String("block-cache-size", envOr("S2LITE_BLOCK_CACHE_SIZE", "64MiB"), "table block cache: larger serves more catch-up reads from memory instead of GETs (env S2LITE_BLOCK_CACHE_SIZE)")
+	sstTarget := fs.String("sst-target-size", envOr("S2LITE_SST_TARGET_SIZE", "64MiB"), "target size of compacted tables: larger means fewer objects and larger rewrites (env S2LITE_SST_TARGET_SIZE)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, errHelp
@@ -92,6 +114,54 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	if cfg.appendInflightBytes < minInflightBytes {
 		return cfg, fmt.Errorf("--append-inflight-bytes: %s is below the minimum of 1MiB", *inflight)
 	}
+	for _, z := range []struct {
+		name string
+		in   string
+		out  *int64
+		min  int64
+	}{
+		{"memory-limit", *memLimit, &cfg.memoryLimit, 64 << 20},
+		{"wal-max-object-size", *walMaxObject, &cfg.walMaxObjectSize, 64 << 10},
+		{"memtable-size", *memtable, &cfg.memtableSize, 1 << 20},
+		{"block-cache-size", *cache, &cfg.blockCacheSize, 1 << 20},
+		{"sst-target-size", *sstTarget, &cfg.sstTargetSize, 1 << 20},
+	} {
+		v, err := parseSize(z.in)
+		if err != nil {
+			return cfg, fmt.Errorf("--%s: %w", z.name, err)
+		}
+		if v < z.min {
+			return cfg, fmt.Errorf("--%s: %s is below the minimum of %s", z.name, z.in, formatSize(z.min))
+		}
+		*z.out = v
+	}
+	cfg.maxUnflushed = 4 * cfg.memtableSize
+	if *unflushed != "" {
+		if cfg.maxUnflushed, err = parseSize(*unflushed); err != nil {
+			return cfg, fmt.Errorf("--max-unflushed-size: %w", err)
+		}
+		if cfg.maxUnflushed < cfg.memtableSize {
+			return cfg, fmt.Errorf("--max-unflushed-size: %s is below --memtable-size", *unflushed)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		in   string
+		out  *int
+		min  int
+	}{
+		{"max-read-sessions", *maxSessions, &cfg.maxReadSessions, 1},
+		{"max-h2-streams", *maxStreams, &cfg.maxConcurrentStreams, 1},
+	} {
+		v, err := strconv.Atoi(strings.TrimSpace(n.in))
+		if err != nil {
+			return cfg, fmt.Errorf("--%s: %q is not a number", n.name, n.in)
+		}
+		if v < n.min {
+			return cfg, fmt.Errorf("--%s: %d is below the minimum of %d", n.name, v, n.min)
+		}
+		*n.out = v
+	}
 	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return cfg, fmt.Errorf("--log-level: %w", err)
 	}
@@ -104,6 +174,7 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 		{"gc-min-age", *gcMinAge, &cfg.gcMinAge, time.Minute},
 		{"checkpoint-interval", *cpInterval, &cfg.checkpointInterval, 0},
 		{"checkpoint-retention", *cpRetention, &cfg.checkpointRetention, time.Minute},
+		{"wal-min-interval", *walMinInterval, &cfg.walMinInterval, 0},
 	} {
 		v, err := time.ParseDuration(d.in)
 		if err != nil {
@@ -172,4 +243,17 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size %q: too large", s)
 	}
 	return n * mult, nil
+}
+
+// formatSize renders a byte size the way the flags take it.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return strconv.FormatInt(n, 10)
 }

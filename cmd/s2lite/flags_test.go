@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -113,5 +114,58 @@ func TestLoadInitFileSaysWhere(t *testing.T) {
 	if !bc.CreateStreamOnAppend || bc.DefaultStreamConfig.RetentionPolicy.AgeSecs != 604800 ||
 		!sc.RetentionPolicy.Infinite || *sc.Timestamping.Mode != "arrival" {
 		t.Fatalf("converted configs %+v %+v", bc, sc)
+	}
+}
+
+// TestMemoryAndEngineFlags: the memory limit, caps and engine tuning have
+// defaults, flags and environment variables, and the memory plan refuses a
+// limit the engine's fixed shares do not fit in.
+func TestMemoryAndEngineFlags(t *testing.T) {
+	cfg, err := parseServeFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.memoryLimit != 1<<30 || cfg.maxReadSessions != 4096 || cfg.maxConcurrentStreams != 128 ||
+		cfg.memtableSize != 32<<20 || cfg.maxUnflushed != 128<<20 || cfg.blockCacheSize != 64<<20 ||
+		cfg.walMinInterval != 0 || cfg.walMaxObjectSize != 8<<20 || cfg.sstTargetSize != 64<<20 {
+		t.Fatalf("defaults %+v", cfg)
+	}
+	plan, err := planMemory(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 GiB = 160 MiB memtables + 64 MiB cache + 128 MiB in flight +
+	// 256 MiB runtime headroom + 416 MiB for requests.
+	if plan.requests != 416<<20 {
+		t.Fatalf("requests get %d MiB", plan.requests>>20)
+	}
+	t.Setenv("S2LITE_MEMORY_LIMIT", "2GiB")
+	t.Setenv("S2LITE_WAL_MIN_INTERVAL", "50ms")
+	t.Setenv("S2LITE_MEMTABLE_SIZE", "16MiB")
+	cfg, err = parseServeFlags([]string{"--max-read-sessions", "10", "--block-cache-size", "256MiB"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.memoryLimit != 2<<30 || cfg.walMinInterval != 50*time.Millisecond || cfg.memtableSize != 16<<20 ||
+		cfg.maxUnflushed != 64<<20 || cfg.maxReadSessions != 10 || cfg.blockCacheSize != 256<<20 {
+		t.Fatalf("from flags and environment %+v", cfg)
+	}
+	cfg, err = parseServeFlags([]string{"--memory-limit", "256MiB"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planMemory(cfg); err == nil || !strings.Contains(err.Error(), "raise --memory-limit") {
+		t.Fatalf("a limit too small for the engine: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--memory-limit", "1MiB"},
+		{"--max-read-sessions", "0"},
+		{"--max-h2-streams", "x"},
+		{"--memtable-size", "32MiB", "--max-unflushed-size", "1MiB"},
+		{"--wal-min-interval", "soon"},
+	} {
+		if _, err := parseServeFlags(args, io.Discard); err == nil {
+			t.Errorf("%q: accepted", args)
+		}
 	}
 }

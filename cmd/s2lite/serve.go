@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/internal/initspec"
+	"github.com/s2lite/s2lite/internal/membudget"
 	"github.com/s2lite/s2lite/server"
 	"github.com/s2lite/s2lite/stream"
 )
@@ -27,6 +29,15 @@ const (
 
 	// shutdownGrace bounds a graceful shutdown, as in the reference.
 	shutdownGrace = 10 * time.Second
+	// storageCloseTimeout bounds closing the engine at exit: with a store
+	// that does not answer, the last WAL and manifest writes would hang.
+	// Every append still unacknowledged was answered 503 by then, so
+	// giving up loses nothing acknowledged. A shutdown therefore lasts at
+	// most shutdownGrace + 2 s (answers) + storageCloseTimeout.
+	storageCloseTimeout = 5 * time.Second
+	// memoryRefusalWindow: /ready answers 503 while requests were refused
+	// memory this recently.
+	memoryRefusalWindow = 2 * time.Second
 	// openTimeout bounds reaching storage and recovering the engine.
 	openTimeout = 2 * time.Minute
 )
@@ -57,6 +68,17 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	mem, err := planMemory(cfg)
+	if err != nil {
+		return err
+	}
+	// Go's soft limit makes the collector work harder as the heap nears
+	// the limit, instead of letting garbage push the process past it.
+	debug.SetMemoryLimit(mem.limit)
+	budget := membudget.New(mem.requests)
+	log.Info("memory", mem.logAttrs()...)
+	go returnMemoryAfterBursts(ctx, budget, 5*time.Second, log.With("component", "memory"))
+
 	openCtx, cancelOpen := context.WithTimeout(ctx, openTimeout)
 	defer cancelOpen()
 	st, err := openStorage(openCtx, cfg, log)
@@ -67,7 +89,13 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 	db, err := engine.Open(openCtx, engine.Options{
 		Store:      st.store,
 		Logger:     log.With("component", "engine"),
-		Compaction: compaction.Options{Partition: stream.CompactionPartition},
+		Compaction: compaction.Options{Partition: stream.CompactionPartition, TargetTableSize: cfg.sstTargetSize},
+
+		WALMinInterval:    cfg.walMinInterval,
+		WALMaxObjectBytes: int(cfg.walMaxObjectSize),
+		MemtableSize:      cfg.memtableSize,
+		MaxUnflushedBytes: cfg.maxUnflushed,
+		BlockCacheBytes:   cfg.blockCacheSize,
 
 		GCMinAge:            cfg.gcMinAge,
 		CheckpointInterval:  cfg.checkpointInterval,
@@ -112,7 +140,18 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 			}
 			return db.Lost()
 		},
-		Durable: db.StorageErr,
+		Durable: func() error {
+			if err := db.StorageErr(); err != nil {
+				return err
+			}
+			if budget.RefusedWithin(memoryRefusalWindow) {
+				return membudget.ErrExhausted
+			}
+			return nil
+		},
+		Memory:               budget,
+		MaxReadSessions:      cfg.maxReadSessions,
+		MaxConcurrentStreams: cfg.maxConcurrentStreams,
 	})
 	if cfg.pprofAddr != "" {
 		stopPprof, err := servePprof(cfg.pprofAddr, log)
@@ -156,7 +195,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 	if runErr == nil {
 		runErr = <-serveErr
 	}
-	if err := closeBackend(); err != nil {
+	if err := closeWithin(closeBackend, storageCloseTimeout); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("closing storage: %w", err))
 	}
 	if runErr == nil {
@@ -204,4 +243,21 @@ func fencedSignal(ctx context.Context, fenced func() bool) <-chan struct{} {
 		}
 	}()
 	return ch
+}
+
+// errCloseTimeout reports storage that did not close in time.
+var errCloseTimeout = errors.New("storage did not close in time; exiting without waiting (nothing acknowledged is at risk)")
+
+// closeWithin runs close and waits for it at most d.
+func closeWithin(close func() error, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- close() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errCloseTimeout
+	}
 }
