@@ -66,20 +66,34 @@ func batchMemory(b stream.ReadBatch) int64 {
 }
 
 // admitReadSession counts a read session in against the cap on open
-// sessions and charges its fixed memory; release counts it out.
-func (s *Server) admitReadSession(r *http.Request) (release func(), err *apiError) {
+// sessions and opens the lease its buffers draw from: the read-session
+// budget when there is one (so that readers, however many or slow, cannot
+// take the memory appends need), else the request's. release counts the
+// session out and returns its memory.
+func (s *Server) admitReadSession(r *http.Request) (lease *membudget.Lease, release func(), err *apiError) {
 	limit := int64(s.opts.MaxReadSessions)
 	if limit == 0 {
 		limit = defaultMaxReadSessions
 	}
 	if n := s.readSessions.Add(1); limit > 0 && n > limit {
 		s.readSessions.Add(-1)
-		return nil, newAPIError(http.StatusTooManyRequests, codeRateLimited,
+		return nil, nil, newAPIError(http.StatusTooManyRequests, codeRateLimited,
 			fmt.Sprintf("too many open read sessions (the limit is %d); retry later", limit))
 	}
-	if requestLease(r).Grow(readSessionMemory) != nil {
-		s.readSessions.Add(-1)
-		return nil, outOfMemory()
+	lease = requestLease(r)
+	own := s.opts.ReadMemory != nil
+	if own {
+		lease = s.opts.ReadMemory.NewLease()
 	}
-	return func() { s.readSessions.Add(-1) }, nil
+	release = func() {
+		if own {
+			lease.Close()
+		}
+		s.readSessions.Add(-1)
+	}
+	if lease.Grow(readSessionMemory) != nil {
+		release()
+		return nil, nil, outOfMemory()
+	}
+	return lease, release, nil
 }

@@ -105,8 +105,8 @@ func TestReadSessionCap(t *testing.T) {
 // reads its socket is ended after the write stall timeout and its memory
 // returned; a session that reads is unaffected.
 func TestStalledReadSessionIsDropped(t *testing.T) {
-	budget := membudget.New(1 << 30)
-	e := newEnv(t, envOptions{server: Options{Memory: budget, SessionWriteStallTimeout: 300 * time.Millisecond}})
+	budget, readBudget := membudget.New(1<<30), membudget.New(1<<30)
+	e := newEnv(t, envOptions{server: Options{Memory: budget, ReadMemory: readBudget, SessionWriteStallTimeout: 300 * time.Millisecond}})
 	e.basinAndStream("stall", nil)
 	fillStream(e, "stall", 600, 10<<10) // 6 MiB, far more than socket buffers
 
@@ -119,10 +119,12 @@ func TestStalledReadSessionIsDropped(t *testing.T) {
 	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
 	fmt.Fprintf(conn, "GET /v1/streams/stall/records?seq_num=0 HTTP/1.1\r\nHost: x\r\ns2-basin: %s\r\nAccept: text/event-stream\r\n\r\n", testBasin)
 	waitFor(t, 5*time.Second, "session never opened", func() bool { return e.srv.readSessions.Load() == 1 })
+	// Its buffers are drawn from the read-session budget.
+	waitFor(t, 5*time.Second, "session buffers not accounted", func() bool { return readBudget.Used() > 1<<20 })
 	start := time.Now()
 	waitFor(t, 10*time.Second, "stalled session still open", func() bool { return e.srv.readSessions.Load() == 0 })
 	t.Logf("stalled session dropped after %v", time.Since(start).Round(time.Millisecond))
-	waitFor(t, 5*time.Second, "session memory not returned", func() bool { return budget.Used() == 0 })
+	waitFor(t, 5*time.Second, "session memory not returned", func() bool { return budget.Used() == 0 && readBudget.Used() == 0 })
 
 	// An idle session following a quiet stream is not cut: the deadline
 	// only runs while a write is pending.

@@ -14,7 +14,7 @@ import (
 // heartbeat; a normal end closes the response stream, an error ends it
 // with a terminal message.
 func (s *Server) readSessionS2S(w http.ResponseWriter, r *http.Request, basin, name string, req stream.ReadRequest, opts []stream.OpenOption) error {
-	release, aerr := s.admitReadSession(r)
+	lease, release, aerr := s.admitReadSession(r)
 	if aerr != nil {
 		return aerr
 	}
@@ -32,7 +32,7 @@ func (s *Server) readSessionS2S(w http.ResponseWriter, r *http.Request, basin, n
 	fw := startS2S(w, r, codec)
 	track := s.metrics.trackReadSession("s2s")
 	defer track.end()
-	msgs, stop := s.encodeAhead(ctx, cancel, sess, requestLease(r), func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
+	msgs, stop := s.encodeAhead(ctx, cancel, sess, lease, func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
 		if len(b.Records) == 0 && b.Tail == nil {
 			return buf, false
 		}

@@ -53,6 +53,10 @@ type Options struct {
 	// request that cannot get memory is answered 429 rate_limited. Nil
 	// means unlimited.
 	Memory *membudget.Budget
+	// ReadMemory, when set, is the budget that SSE and S2S read sessions
+	// draw their buffers from instead of Memory, so that readers cannot
+	// starve appends of memory.
+	ReadMemory *membudget.Budget
 	// SessionWriteStallTimeout drops a read session (and ends a unary
 	// response) whose client stops taking data for this long, returning
 	// its memory (default 30 s).

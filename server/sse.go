@@ -75,7 +75,7 @@ func (s *Server) readSessionSSE(w http.ResponseWriter, r *http.Request, basin, n
 		req = id.resume(req)
 	}
 
-	release, aerr := s.admitReadSession(r)
+	lease, release, aerr := s.admitReadSession(r)
 	if aerr != nil {
 		return aerr
 	}
@@ -102,7 +102,7 @@ func (s *Server) readSessionSSE(w http.ResponseWriter, r *http.Request, basin, n
 	defer track.end()
 	ev := sseWriter{w: w, rc: rc}
 	var count, metered uint64
-	msgs, stop := s.encodeAhead(ctx, cancel, sess, requestLease(r), func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
+	msgs, stop := s.encodeAhead(ctx, cancel, sess, lease, func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
 		if len(b.Records) == 0 {
 			if b.Tail == nil {
 				return buf, false

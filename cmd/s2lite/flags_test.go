@@ -135,9 +135,10 @@ func TestMemoryAndEngineFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 1 GiB = 160 MiB memtables + 64 MiB cache + 128 MiB in flight +
-	// 256 MiB runtime headroom + 416 MiB for requests.
-	if plan.requests != 416<<20 {
-		t.Fatalf("requests get %d MiB", plan.requests>>20)
+	// 256 MiB runtime headroom + 416 MiB for requests, two fifths of it
+	// for read sessions.
+	if plan.requests+plan.readers != 416<<20 || plan.readers != (416<<20)*2/5 {
+		t.Fatalf("requests get %d MiB, read sessions %d MiB", plan.requests>>20, plan.readers>>20)
 	}
 	t.Setenv("S2LITE_MEMORY_LIMIT", "2GiB")
 	t.Setenv("S2LITE_WAL_MIN_INTERVAL", "50ms")

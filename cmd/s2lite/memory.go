@@ -13,7 +13,10 @@ import (
 // memoryPlan splits --memory-limit (DESIGN.md, "Memory budget"): the
 // engine's fixed shares come first, a quarter is left to the Go runtime
 // (GC headroom under the soft limit, goroutine stacks, connection buffers),
-// and the rest is the budget that requests draw from.
+// and the rest is what requests draw from: three fifths for request
+// bodies, decoded inputs and S2S frames (appends, above all), two fifths
+// for read-session buffers, so that readers, however many or slow, cannot
+// take the memory appends need.
 type memoryPlan struct {
 	limit     int64
 	memtables int64 // active and immutable memtables, at most
@@ -21,6 +24,7 @@ type memoryPlan struct {
 	inflight  int64 // appends accepted but not yet durable, as WAL objects
 	runtime   int64
 	requests  int64
+	readers   int64
 }
 
 // minRequestBudget is the least the requests may be left with: one
@@ -37,15 +41,21 @@ func planMemory(cfg serveConfig) (memoryPlan, error) {
 	}
 	p.requests = p.limit - p.memtables - p.cache - p.inflight - p.runtime
 	if p.requests < minRequestBudget {
-		return p, fmt.Errorf("--memory-limit %s leaves %s for requests after memtables (%s), block cache (%s), in-flight appends (%s) and runtime headroom (%s); it needs at least %s: raise --memory-limit or lower the others",
-			formatSize(p.limit), formatSize(max(p.requests, 0)), formatSize(p.memtables), formatSize(p.cache),
-			formatSize(p.inflight), formatSize(p.runtime), formatSize(minRequestBudget))
+		return p, p.tooSmall()
 	}
+	p.readers = p.requests * 2 / 5
+	p.requests -= p.readers
 	return p, nil
 }
 
+func (p memoryPlan) tooSmall() error {
+	return fmt.Errorf("--memory-limit %s leaves %s for requests after memtables (%s), block cache (%s), in-flight appends (%s) and runtime headroom (%s); it needs at least %s: raise --memory-limit or lower the others",
+		formatSize(p.limit), formatSize(max(p.requests, 0)), formatSize(p.memtables), formatSize(p.cache),
+		formatSize(p.inflight), formatSize(p.runtime), formatSize(minRequestBudget))
+}
+
 func (p memoryPlan) logAttrs() []any {
-	return []any{"memory_limit", formatSize(p.limit), "requests", formatSize(p.requests), "memtables", formatSize(p.memtables),
+	return []any{"memory_limit", formatSize(p.limit), "requests", formatSize(p.requests), "read_sessions", formatSize(p.readers), "memtables", formatSize(p.memtables),
 		"block_cache", formatSize(p.cache), "append_inflight", formatSize(p.inflight), "runtime_headroom", formatSize(p.runtime)}
 }
 
@@ -54,7 +64,7 @@ func (p memoryPlan) logAttrs() []any {
 // the last period and is now below an eighth. The Go runtime does return
 // memory by itself, but slowly; after an attack or a catch-up storm the
 // process would otherwise keep its peak resident size for minutes.
-func returnMemoryAfterBursts(ctx context.Context, b *membudget.Budget, every time.Duration, log *slog.Logger) {
+func returnMemoryAfterBursts(ctx context.Context, every time.Duration, log *slog.Logger, budgets ...*membudget.Budget) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -62,8 +72,13 @@ func returnMemoryAfterBursts(ctx context.Context, b *membudget.Budget, every tim
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			peak := b.TakePeak()
-			if peak > b.Limit()/2 && b.Used() < b.Limit()/8 {
+			var peak, used, limit int64
+			for _, b := range budgets {
+				peak += b.TakePeak()
+				used += b.Used()
+				limit += b.Limit()
+			}
+			if peak > limit/2 && used < limit/8 {
 				debug.FreeOSMemory()
 				log.Debug("returned memory to the OS after a burst", "peak", formatSize(peak))
 			}

@@ -75,9 +75,9 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 	// Go's soft limit makes the collector work harder as the heap nears
 	// the limit, instead of letting garbage push the process past it.
 	debug.SetMemoryLimit(mem.limit)
-	budget := membudget.New(mem.requests)
+	budget, readBudget := membudget.New(mem.requests), membudget.New(mem.readers)
 	log.Info("memory", mem.logAttrs()...)
-	go returnMemoryAfterBursts(ctx, budget, 5*time.Second, log.With("component", "memory"))
+	go returnMemoryAfterBursts(ctx, 5*time.Second, log.With("component", "memory"), budget, readBudget)
 
 	openCtx, cancelOpen := context.WithTimeout(ctx, openTimeout)
 	defer cancelOpen()
@@ -150,6 +150,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 			return nil
 		},
 		Memory:               budget,
+		ReadMemory:           readBudget,
 		MaxReadSessions:      cfg.maxReadSessions,
 		MaxConcurrentStreams: cfg.maxConcurrentStreams,
 	})
