@@ -68,6 +68,16 @@ FAULTFLAGS ?=
 fault-test:
 	GO=$(GO) bash internal/tools/faulttest.sh $(FAULTFLAGS)
 
+# Adversarial suite (internal/hostile): attacks the real binary with
+# default flags (announced bodies never sent, trickled bodies, compression
+# bombs, S2S frame bombs, read sessions that never drain) while a
+# well-behaved client appends and reads; checks peak memory against the
+# default --memory-limit, the good client's p99 and that memory returns.
+# About a minute.
+.PHONY: hostile-test
+hostile-test:
+	S2LITE_HOSTILE=1 $(GO) test -count=1 -timeout 10m -v -run TestHostileClients ./internal/hostile
+
 # Compatibility suite: the official TypeScript SDK (pinned in
 # compat/package.json) against a freshly built s2lite on loopback, with both
 # session transports (fetch/SSE and s2s over h2c). Needs Node.js >= 20.14 and

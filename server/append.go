@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"errors"
 	"net/http"
 	"time"
@@ -40,7 +41,7 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, params []string)
 	}
 	var in stream.AppendInput
 	if isProtobufMediaType(ct) {
-		body, err := readBody(r, badProto)
+		body, err := readBodyCounting(r, badProto, func(r io.Reader) io.Reader { return countRecords(r, true) })
 		if err != nil {
 			return err
 		}
@@ -53,7 +54,7 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, params []string)
 			return badProto("failed to decode AppendInput: %v", derr)
 		}
 	} else {
-		body, err := readJSONBody(r, false)
+		body, err := readJSONBodyCounting(r, false, func(r io.Reader) io.Reader { return countRecords(r, false) })
 		if err != nil {
 			return err
 		}

@@ -278,11 +278,7 @@ func encodeReadBatch(rb stream.ReadBatch) []byte { return appendReadBatch(nil, r
 // computed first so that a 1 MiB batch is written without regrowing b; a
 // session passes the same b for every batch, so it allocates none.
 func appendReadBatch(b []byte, rb stream.ReadBatch) []byte {
-	size := 0
-	for _, r := range rb.Records {
-		size += protowire.SizeTag(1) + protowire.SizeBytes(sequencedRecordSize(r))
-	}
-	b = slices.Grow(b, size+32)
+	b = slices.Grow(b, protoReadBatchBound(rb))
 	for _, r := range rb.Records {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(sequencedRecordSize(r)))
@@ -306,4 +302,13 @@ func appendReadBatch(b []byte, rb stream.ReadBatch) []byte {
 		b = appendPosition(b, 2, *rb.Tail)
 	}
 	return b
+}
+
+// protoReadBatchBound is an upper bound of len(appendReadBatch(nil, rb)).
+func protoReadBatchBound(rb stream.ReadBatch) int {
+	size := 32 // the tail
+	for _, r := range rb.Records {
+		size += protowire.SizeTag(1) + protowire.SizeBytes(sequencedRecordSize(r))
+	}
+	return size
 }

@@ -109,3 +109,51 @@ func appendFormattedJSON(b, p []byte, f recordFormat) []byte {
 	}
 	return append(b, '"')
 }
+
+// jsonBatchRecordOverhead bounds what appendReadBatchJSON writes around a
+// record's strings: field names, two 20-digit numbers, punctuation.
+const jsonBatchRecordOverhead = 96
+
+// jsonReadBatchBound is an upper bound of len(appendReadBatchJSON(nil, rb, f)),
+// so that the buffer can be drawn from the memory budget before encoding.
+func jsonReadBatchBound(rb stream.ReadBatch, f recordFormat) int {
+	n := 128 // the envelope and the tail
+	for _, r := range rb.Records {
+		n += jsonBatchRecordOverhead + jsonStringBound(r.Body, f)
+		for _, h := range r.Headers {
+			n += 4 + jsonStringBound(h.Name, f) + jsonStringBound(h.Value, f)
+		}
+	}
+	return n
+}
+
+// jsonEscapedLen is how long each ASCII byte is in a JSON string; bytes
+// from 0x80 up are counted as 3, which bounds both a replacement character
+// for an invalid byte and an escaped U+2028/U+2029 (6 bytes for 3).
+var jsonEscapedLen = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= utf8.RuneSelf:
+			t[c] = 3
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+			t[c] = 2
+		case c < 0x20:
+			t[c] = 6
+		default:
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
+// jsonStringBound bounds the length of appendFormattedJSON(nil, p, f).
+func jsonStringBound(p []byte, f recordFormat) int {
+	if f == formatBase64 {
+		return 2 + base64.StdEncoding.EncodedLen(len(p))
+	}
+	n := 2
+	for _, c := range p {
+		n += int(jsonEscapedLen[c])
+	}
+	return n
+}

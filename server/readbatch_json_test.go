@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -66,6 +67,32 @@ func TestAppendReadBatchJSON(t *testing.T) {
 			}
 			if got := appendReadBatchJSON([]byte("prefix"), rb, f); !bytes.Equal(got[len("prefix"):], want) {
 				t.Fatalf("case %d, format %v:\n got  %s\n want %s\n records %s", i, f, got[len("prefix"):], want, fmt.Sprint(rb.Records))
+			}
+		}
+	}
+}
+
+// TestJSONReadBatchBound: the bound the memory budget reserves is never
+// below what the encoder writes, for text, control bytes, invalid UTF-8,
+// line separators and base64.
+func TestJSONReadBatchBound(t *testing.T) {
+	bodies := [][]byte{
+		nil, []byte("plain text"), make([]byte, 1000), []byte("\"\\\n\r\t\b\f\x01\x7f"),
+		{0xff, 0xfe, 0x80, 'a', 0xc3}, []byte("\u2028\u2029 héllo 日本"), bytes.Repeat([]byte{0xe2, 0x80, 0xa8}, 300),
+	}
+	for _, f := range []recordFormat{formatRaw, formatBase64} {
+		var rb stream.ReadBatch
+		for i, body := range bodies {
+			rb.Records = append(rb.Records, stream.SequencedRecord{SeqNum: math.MaxUint64 - uint64(i), Timestamp: math.MaxUint64,
+				Headers: []stream.Header{{Name: body, Value: body}}, Body: body})
+			for _, tail := range []*stream.StreamPosition{nil, {SeqNum: math.MaxUint64, Timestamp: math.MaxUint64}} {
+				rb.Tail = tail
+				if got, bound := len(appendReadBatchJSON(nil, rb, f)), jsonReadBatchBound(rb, f); got > bound {
+					t.Fatalf("format %v, %d records: encoded %d bytes, bound %d", f, len(rb.Records), got, bound)
+				}
+				if got, bound := len(appendReadBatch(nil, rb)), protoReadBatchBound(rb); got > bound {
+					t.Fatalf("protobuf, %d records: encoded %d bytes, bound %d", len(rb.Records), got, bound)
+				}
 			}
 		}
 	}

@@ -158,6 +158,13 @@ func wantsProtobuf(r *http.Request) bool { return isProtobufMediaType(acceptType
 // Content-Encoding. onBad builds the error for an unreadable body (the
 // code depends on what the body should have been).
 func readBody(r *http.Request, onBad func(string, ...any) *apiError) ([]byte, *apiError) {
+	return readBodyCounting(r, onBad, nil)
+}
+
+// readBodyCounting is readBody with the body read through wrap (nil: as it
+// is), which may fail it early: an append body's records are counted as
+// they arrive.
+func readBodyCounting(r *http.Request, onBad func(string, ...any) *apiError, wrap func(io.Reader) io.Reader) ([]byte, *apiError) {
 	enc, err := requestBodyEncoding(r)
 	if err != nil {
 		return nil, badHeader("%v", err)
@@ -182,8 +189,14 @@ func readBody(r *http.Request, onBad func(string, ...any) *apiError) ([]byte, *a
 		defer dr.Close()
 		body = dr
 	}
+	if wrap != nil {
+		body = wrap(body)
+	}
 	data, err := readLimitedSized(body, maxUnaryBody, size, lease)
+	var limit *errBatchLimit
 	switch {
+	case errors.As(err, &limit):
+		return nil, invalid("%s", limit.msg)
 	case errors.Is(err, membudget.ErrExhausted):
 		return nil, outOfMemory()
 	case errors.Is(err, errTooLarge):
@@ -199,7 +212,13 @@ func readBody(r *http.Request, onBad func(string, ...any) *apiError) ([]byte, *a
 // readJSONBody reads a body that must be JSON. With optional set, an
 // empty body is allowed (whatever the Content-Type) and returned as nil.
 func readJSONBody(r *http.Request, optional bool) ([]byte, *apiError) {
-	data, err := readBody(r, badJSON)
+	return readJSONBodyCounting(r, optional, nil)
+}
+
+// readJSONBodyCounting is readJSONBody through wrap, as in
+// readBodyCounting.
+func readJSONBodyCounting(r *http.Request, optional bool, wrap func(io.Reader) io.Reader) ([]byte, *apiError) {
+	data, err := readBodyCounting(r, badJSON, wrap)
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func (s *Server) readSessionS2S(w http.ResponseWriter, r *http.Request, basin, n
 	fw := startS2S(w, r, codec)
 	track := s.metrics.trackReadSession("s2s")
 	defer track.end()
-	msgs, stop := s.encodeAhead(ctx, cancel, sess, lease, func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
+	msgs, stop := s.encodeAhead(ctx, cancel, sess, lease, protoReadBatchBound, func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
 		if len(b.Records) == 0 && b.Tail == nil {
 			return buf, false
 		}
@@ -83,9 +83,10 @@ func (m encodedBatch) release() { m.free <- m.body }
 // batches. Two buffers alternate, so a session allocates none per batch. The channel is closed
 // after the message carrying an error. stop cancels the session context,
 // waits for the goroutine and must be called before the session is closed;
-// the caller stops receiving only by calling it.
+// the caller stops receiving only by calling it. bound gives an upper
+// bound of what encode appends for a batch.
 func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, sess *stream.ReadSession, lease *membudget.Lease,
-	encode func(buf []byte, b stream.ReadBatch) ([]byte, bool)) (<-chan encodedBatch, func()) {
+	bound func(b stream.ReadBatch) int, encode func(buf []byte, b stream.ReadBatch) ([]byte, bool)) (<-chan encodedBatch, func()) {
 	out := make(chan encodedBatch)
 	free := make(chan []byte, 2)
 	free <- nil
@@ -143,9 +144,21 @@ func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, ses
 				reserved = batchMemory(b)
 				lease.Account(reserved)
 			}
+			// The encoded batch gets a buffer of its upper bound, drawn
+			// from the lease before it is allocated, so that encoding
+			// never grows it: 1 MiB of control bytes in raw JSON is 6 MiB.
+			if need := bound(b); need > cap(buf) {
+				if err := lease.GrowWait(ctx, int64(need), readMemoryWait); err != nil {
+					lease.Shrink(reserved)
+					send(encodedBatch{err: err})
+					return
+				}
+				lease.Shrink(int64(cap(buf)))
+				buf = make([]byte, 0, need)
+			}
 			oldCap := cap(buf)
 			body, send1 := encode(buf[:0], b)
-			lease.Account(int64(cap(body) - oldCap))
+			lease.Account(int64(cap(body) - oldCap)) // only if the bound was wrong
 			lease.Shrink(reserved)
 			following = b.Tail != nil
 			if !send1 {

@@ -102,7 +102,7 @@ func (s *Server) readSessionSSE(w http.ResponseWriter, r *http.Request, basin, n
 	defer track.end()
 	ev := sseWriter{w: w, rc: rc}
 	var count, metered uint64
-	msgs, stop := s.encodeAhead(ctx, cancel, sess, lease, func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
+	msgs, stop := s.encodeAhead(ctx, cancel, sess, lease, func(b stream.ReadBatch) int { return jsonReadBatchBound(b, format) + sseEventOverhead }, func(buf []byte, b stream.ReadBatch) ([]byte, bool) {
 		if len(b.Records) == 0 {
 			if b.Tail == nil {
 				return buf, false
@@ -196,3 +196,8 @@ func (e *sseWriter) done() bool {
 }
 
 func (e *sseWriter) flush() bool { return e.raw(e.buf.Bytes()) }
+
+// sseEventOverhead bounds what an SSE batch event adds around its JSON:
+// the event and id lines (three 20-digit numbers) and the data prefix, or
+// a whole ping event.
+const sseEventOverhead = 160

@@ -60,8 +60,8 @@ func (p memoryPlan) logAttrs() []any {
 }
 
 // returnMemoryAfterBursts gives freed memory back to the operating system
-// once a burst is over: when the budget was more than half used during
-// the last period and is now below an eighth. The Go runtime does return
+// once a burst is over: when a budget was more than half used during the
+// last period and together they are now below an eighth. The Go runtime does return
 // memory by itself, but slowly; after an attack or a catch-up storm the
 // process would otherwise keep its peak resident size for minutes.
 func returnMemoryAfterBursts(ctx context.Context, every time.Duration, log *slog.Logger, budgets ...*membudget.Budget) {
@@ -72,13 +72,16 @@ func returnMemoryAfterBursts(ctx context.Context, every time.Duration, log *slog
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			var burst bool
 			var peak, used, limit int64
 			for _, b := range budgets {
-				peak += b.TakePeak()
+				p := b.TakePeak()
+				burst = burst || p > b.Limit()/2
+				peak += p
 				used += b.Used()
 				limit += b.Limit()
 			}
-			if peak > limit/2 && used < limit/8 {
+			if burst && used < limit/8 {
 				debug.FreeOSMemory()
 				log.Debug("returned memory to the OS after a burst", "peak", formatSize(peak))
 			}
