@@ -257,4 +257,3 @@ func checkToken(t *testing.T, base, token string) {
 		t.Fatalf("fencing token after the import: %v", err)
 	}
 }
-
