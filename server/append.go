@@ -1,8 +1,8 @@
 package server
 
 import (
-	"io"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -65,6 +65,9 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, params []string)
 		requestLease(r).Shrink(int64(cap(body)))
 	}
 
+	if err := allowCommands(r, basin, name, in); err != nil {
+		return err
+	}
 	metered := meteredBytes(in)
 	requestLease(r).Account(decodedSize(in, metered))
 	s.metrics.appendInflight.Add(float64(metered))

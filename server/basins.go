@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/s2lite/s2lite/auth"
 	"net/http"
 
 	"github.com/s2lite/s2lite/stream"
@@ -31,13 +32,24 @@ func (s *Server) listBasins(w http.ResponseWriter, r *http.Request, _ []string) 
 	if err != nil {
 		return err
 	}
+	var visible func(string) bool
+	if p := principal(r); p != nil && !p.IsRoot() {
+		var empty bool
+		if req.Prefix, empty = narrowPrefix(req.Prefix, p.Info.Scope.Basins); empty {
+			writeJSON(w, r, http.StatusOK, jsonListBasins{Basins: []jsonBasinInfo{}})
+			return nil
+		}
+		visible = p.Info.Scope.BasinVisible
+	}
 	resp, lerr := s.svc.ListBasins(r.Context(), req)
 	if lerr != nil {
 		return toAPIError(lerr, fromQuery)
 	}
-	out := jsonListBasins{Basins: make([]jsonBasinInfo, len(resp.Basins)), HasMore: resp.HasMore}
-	for i, b := range resp.Basins {
-		out.Basins[i] = basinInfoJSON(b)
+	out := jsonListBasins{Basins: make([]jsonBasinInfo, 0, len(resp.Basins)), HasMore: resp.HasMore}
+	for _, b := range resp.Basins {
+		if visible == nil || visible(b.Name) {
+			out.Basins = append(out.Basins, basinInfoJSON(b))
+		}
 	}
 	writeJSON(w, r, http.StatusOK, out)
 	return nil
@@ -55,6 +67,9 @@ func (s *Server) createBasin(w http.ResponseWriter, r *http.Request, _ []string)
 	name, config, derr := decodeCreateBasin(body)
 	if derr != nil {
 		return badJSON("Failed to deserialize the JSON body into the target type: %v", derr)
+	}
+	if err := allowNamed(r, auth.OpCreateBasin, name, ""); err != nil {
+		return err
 	}
 	info, res, cerr := s.svc.CreateBasin(r.Context(), name, config, token)
 	if cerr != nil {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/s2lite/s2lite/authstore"
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/internal/s3test"
 	"github.com/s2lite/s2lite/objstore"
@@ -37,13 +38,20 @@ type env struct {
 	h2tr   *http2.Transport
 	served chan error
 	closed bool
+	// token is sent with every call unless the call sets authorization.
+	token string
 }
 
 type envOptions struct {
 	store  objstore.Store
 	server Options
 	stream stream.Options
+	// auth turns access tokens on, with rootToken as the root token.
+	auth bool
 }
+
+// rootToken is the root token of an env with auth on.
+const rootToken = "test-root-token-0123456789"
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
@@ -64,6 +72,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatalf("stream.New: %v", err)
 	}
 	o.server.EngineMetrics = db.Metrics
+	if o.auth {
+		tokens, _, err := authstore.Open(ctx, db, authstore.Options{RootToken: rootToken})
+		if err != nil {
+			t.Fatalf("authstore.Open: %v", err)
+		}
+		o.server.Auth = tokens
+	}
 	srv := New(svc, o.server)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,6 +88,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t: t, srv: srv, svc: svc, db: db, store: o.store,
 		base:   "http://" + ln.Addr().String(),
 		served: make(chan error, 1),
+	}
+	if o.auth {
+		e.token = rootToken
 	}
 	go func() { e.served <- srv.Serve(ln) }()
 	e.h1tr = &http.Transport{DisableCompression: true}
@@ -175,6 +193,9 @@ func (e *env) callWith(c *http.Client, method, path string, body any, kv ...stri
 	}
 	if jsonBody {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if e.token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		req.Header.Set(kv[i], kv[i+1])

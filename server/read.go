@@ -94,19 +94,26 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, params []string) e
 // sessionContext is the context of a request that may last: it ends with
 // the request or when shutdown begins, whichever comes first.
 func (s *Server) sessionContext(r *http.Request) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(r.Context())
+	tctx, stopToken := tokenContext(r.Context(), r)
+	ctx, cancel := context.WithCancelCause(tctx)
 	stop := context.AfterFunc(s.drainCtx, func() { cancel(errDraining) })
 	return ctx, func() {
 		stop()
 		cancel(context.Canceled)
+		stopToken()
 	}
 }
 
 // drainErr turns the cancellation of a session context by shutdown into
 // errDraining, so that the client is told to retry rather than nothing.
 func drainErr(ctx context.Context, err error) error {
-	if errors.Is(err, context.Canceled) && errors.Is(context.Cause(ctx), errDraining) {
-		return errDraining
+	if errors.Is(err, context.Canceled) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errDraining):
+			return errDraining
+		case errors.Is(cause, errTokenRevoked):
+			return tokenRevoked()
+		}
 	}
 	return err
 }

@@ -54,14 +54,17 @@ func (s *Server) appendSession(w http.ResponseWriter, r *http.Request, basin, na
 	s.metrics.appendSessions.Inc()
 	defer s.metrics.appendSessions.Dec()
 
-	readerCtx, stopReader := context.WithCancel(r.Context())
+	tokenCtx, stopToken := tokenContext(r.Context(), r)
+	defer stopToken()
+	readerCtx, stopReader := context.WithCancel(tokenCtx)
 	defer stopReader()
 	items := make(chan submitted, maxPendingInputs)
 	var inputEnded bool // the client closed its input cleanly
 	go func() {
 		defer close(items)
 		defer inCodec.close()
-		inputEnded = s.readAppendInputs(readerCtx, r.Body, inCodec, sess, items)
+		allow := func(in stream.AppendInput) *apiError { return allowCommands(r, basin, name, in) }
+		inputEnded = s.readAppendInputs(readerCtx, r.Body, inCodec, sess, allow, items)
 	}()
 
 	// unblock interrupts the reader, which may be blocked reading the
@@ -74,6 +77,7 @@ func (s *Server) appendSession(w http.ResponseWriter, r *http.Request, basin, na
 		}
 	}
 	drained := s.drainCtx.Done()
+	revoked := tokenCtx.Done()
 	failed := false
 	for open := true; open; {
 		select {
@@ -81,6 +85,10 @@ func (s *Server) appendSession(w http.ResponseWriter, r *http.Request, basin, na
 			// Shutdown: take no more input, but acknowledge everything
 			// already submitted.
 			drained = nil
+			unblock()
+		case <-revoked:
+			// The token was revoked or expired: the same, then say why.
+			revoked = nil
 			unblock()
 		case it, ok := <-items:
 			if !ok {
@@ -98,7 +106,11 @@ func (s *Server) appendSession(w http.ResponseWriter, r *http.Request, basin, na
 		}
 	}
 	// items is closed: the reader has returned and inputEnded is set.
-	if !failed && !inputEnded && r.Context().Err() == nil && s.isDraining() {
+	switch {
+	case failed || inputEnded || r.Context().Err() != nil:
+	case errors.Is(context.Cause(tokenCtx), errTokenRevoked):
+		_ = fw.terminal(tokenRevoked())
+	case s.isDraining():
 		_ = fw.terminal(shuttingDown())
 	}
 	return nil
@@ -107,7 +119,8 @@ func (s *Server) appendSession(w http.ResponseWriter, r *http.Request, basin, na
 // readAppendInputs reads, decodes and submits inputs until the client ends
 // its input (it then returns true), ctx ends, or an input fails (which it
 // passes on as the last item).
-func (s *Server) readAppendInputs(ctx context.Context, body io.Reader, codec *frameCodec, sess *stream.AppendSession, items chan<- submitted) bool {
+func (s *Server) readAppendInputs(ctx context.Context, body io.Reader, codec *frameCodec, sess *stream.AppendSession,
+	allow func(stream.AppendInput) *apiError, items chan<- submitted) bool {
 	for {
 		payload, held, err := readFrame(ctx, body, codec)
 		if ctx.Err() != nil {
@@ -132,6 +145,10 @@ func (s *Server) readAppendInputs(ctx context.Context, body io.Reader, codec *fr
 				return false
 			}
 			items <- submitted{err: badFrame("failed to decode AppendInput: %v", err)}
+			return false
+		}
+		if err := allow(in); err != nil {
+			items <- submitted{err: err}
 			return false
 		}
 		it := submitted{records: len(in.Records), metered: meteredBytes(in), start: time.Now(), lease: codec.lease, held: held}

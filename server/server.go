@@ -67,6 +67,10 @@ type Options struct {
 	// MaxConcurrentStreams caps the HTTP/2 streams (requests) one
 	// connection may have open at once (default 128).
 	MaxConcurrentStreams int
+	// Auth, when set, turns on access tokens: every /v1 request must
+	// carry a token that permits it, and /v1/access-tokens issues, lists
+	// and revokes them. Nil serves every request (serve --no-auth).
+	Auth Authority
 	// EnableImport turns on POST /v1/streams/{stream}/import, which writes
 	// records at given sequence numbers (serve --enable-import).
 	EnableImport bool
@@ -337,6 +341,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		// server owns the streams now.
 		if err := s.opts.Ready(); err != nil {
 			writeError(rec, r, newAPIError(http.StatusServiceUnavailable, codeUnavailable, "server unavailable: "+err.Error()))
+			return
+		}
+	}
+	if s.opts.Auth != nil && strings.HasPrefix(r.URL.Path, "/v1/") {
+		var aerr *apiError
+		if r, aerr = s.authorize(r, rt, params); aerr != nil {
+			s.logError(r, aerr)
+			writeError(rec, r, aerr)
 			return
 		}
 	}

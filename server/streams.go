@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/s2lite/s2lite/auth"
 	"net/http"
 
 	"github.com/s2lite/s2lite/stream"
@@ -29,6 +30,7 @@ func streamConfigValue(c *stream.StreamConfig) stream.StreamConfig {
 }
 
 func (s *Server) listStreams(w http.ResponseWriter, r *http.Request, _ []string) error {
+	var ok bool
 	basin, err := basinFromHeader(r)
 	if err != nil {
 		return err
@@ -41,13 +43,31 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request, _ []string)
 	if err != nil {
 		return err
 	}
+	var visible func(string) bool
+	if p := principal(r); p != nil && !p.IsRoot() {
+		req.Prefix = p.Info.StreamNameIn(req.Prefix)
+		if req.StartAfter != "" {
+			req.StartAfter = p.Info.StreamNameIn(req.StartAfter)
+		}
+		var empty bool
+		if req.Prefix, empty = narrowPrefix(req.Prefix, p.Info.Scope.Streams); empty {
+			writeJSON(w, r, http.StatusOK, jsonListStreams{Streams: []jsonStreamInfo{}})
+			return nil
+		}
+		visible = p.Info.Scope.StreamVisible
+	}
 	resp, lerr := s.svc.ListStreams(r.Context(), basin, req)
 	if lerr != nil {
 		return toAPIError(lerr, fromQuery)
 	}
-	out := jsonListStreams{Streams: make([]jsonStreamInfo, len(resp.Streams)), HasMore: resp.HasMore}
-	for i, st := range resp.Streams {
-		out.Streams[i] = streamInfoJSON(st)
+	out := jsonListStreams{Streams: make([]jsonStreamInfo, 0, len(resp.Streams)), HasMore: resp.HasMore}
+	for _, st := range resp.Streams {
+		if visible != nil && !visible(st.Name) {
+			continue
+		}
+		if st.Name, ok = streamNameOut(r, st.Name); ok {
+			out.Streams = append(out.Streams, streamInfoJSON(st))
+		}
 	}
 	writeJSON(w, r, http.StatusOK, out)
 	return nil
@@ -70,10 +90,15 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request, _ []string
 	if derr != nil {
 		return badJSON("Failed to deserialize the JSON body into the target type: %v", derr)
 	}
+	name = streamNameIn(r, name)
+	if err := allowNamed(r, auth.OpCreateStream, basin, name); err != nil {
+		return err
+	}
 	info, res, cerr := s.svc.CreateStream(r.Context(), basin, name, streamConfigValue(config), token)
 	if cerr != nil {
 		return toAPIError(cerr, fromJSON)
 	}
+	info.Name, _ = streamNameOut(r, info.Name)
 	w.Header().Set(headerProvision, string(res))
 	writeJSON(w, r, http.StatusCreated, streamInfoJSON(info))
 	return nil
@@ -119,6 +144,7 @@ func (s *Server) ensureStream(w http.ResponseWriter, r *http.Request, params []s
 	if eerr != nil {
 		return toAPIError(eerr, fromPath)
 	}
+	info.Name, _ = streamNameOut(r, info.Name)
 	w.Header().Set(headerProvision, string(res))
 	writeJSON(w, r, provisionStatus(res), streamInfoJSON(info))
 	return nil

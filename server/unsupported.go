@@ -9,13 +9,17 @@ import (
 
 // Endpoints lite does not support (API 13): the request is parsed as the
 // reference parses it, so that malformed input still gets its 400, and
-// the answer is then 501 not_implemented.
+// the answer is then 501 not_implemented. Access tokens are served when
+// auth is on (tokens.go).
 
 func validAccessTokenID(id string) bool {
 	return len(id) >= 1 && len(id) <= 96 && id != "." && id != ".."
 }
 
-func (s *Server) listAccessTokens(_ http.ResponseWriter, r *http.Request, _ []string) error {
+func (s *Server) listAccessTokens(w http.ResponseWriter, r *http.Request, _ []string) error {
+	if s.opts.Auth != nil {
+		return s.listTokens(w, r)
+	}
 	q, err := parseQuery(r)
 	if err != nil {
 		return err
@@ -31,7 +35,10 @@ func (s *Server) listAccessTokens(_ http.ResponseWriter, r *http.Request, _ []st
 	return notImplemented()
 }
 
-func (s *Server) issueAccessToken(_ http.ResponseWriter, r *http.Request, _ []string) error {
+func (s *Server) issueAccessToken(w http.ResponseWriter, r *http.Request, _ []string) error {
+	if s.opts.Auth != nil {
+		return s.issueToken(w, r)
+	}
 	body, err := readJSONBody(r, false)
 	if err != nil {
 		return err
@@ -56,9 +63,16 @@ func (s *Server) issueAccessToken(_ http.ResponseWriter, r *http.Request, _ []st
 	return notImplemented()
 }
 
-func (s *Server) revokeAccessToken(_ http.ResponseWriter, _ *http.Request, params []string) error {
+func (s *Server) revokeAccessToken(w http.ResponseWriter, r *http.Request, params []string) error {
 	if !validAccessTokenID(params[0]) {
 		return badPath("access token id must be 1 to 96 bytes and not `.` or `..`")
+	}
+	if s.opts.Auth != nil {
+		if err := s.opts.Auth.Revoke(r.Context(), params[0]); err != nil {
+			return authError(err)
+		}
+		writeEmpty(w, http.StatusNoContent)
+		return nil
 	}
 	return notImplemented()
 }
