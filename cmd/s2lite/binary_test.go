@@ -75,8 +75,30 @@ var listeningRE = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
 // base URL once it listens.
 func startServer(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer, *syncBuffer) {
 	t.Helper()
+	return startServerEnv(t, []string{"S2LITE_ROOT_TOKEN=" + testRootToken}, args...)
+}
+
+// testRootToken is the root token of the servers startServer starts;
+// authClient sends it.
+const testRootToken = "binary-test-root-token-0123456789"
+
+// tokenTransport adds a bearer token to every request.
+type tokenTransport struct{ token string }
+
+func (tt tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+tt.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// authClient is an HTTP client with the test root token.
+var authClient = &http.Client{Transport: tokenTransport{testRootToken}, Timeout: 30 * time.Second}
+
+// startServerEnv is startServer with extra environment variables.
+func startServerEnv(t *testing.T, env []string, args ...string) (*exec.Cmd, string, *syncBuffer, *syncBuffer) {
+	t.Helper()
 	cmd := exec.Command(binary(t), append([]string{"serve", "--host", "127.0.0.1", "--port", "0"}, args...)...)
-	cmd.Env = append(os.Environ(), "S2LITE_INIT_FILE=")
+	cmd.Env = append(append(os.Environ(), "S2LITE_INIT_FILE="), env...)
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
@@ -106,8 +128,26 @@ func TestBinaryServe(t *testing.T) {
 		"streams":[{"name":"events","config":{"retention_policy":"infinite"}}]}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd, base, stdout, stderr := startServer(t, "--init-file", initFile)
-	client := &http.Client{Timeout: 10 * time.Second}
+	// A fresh server with no root token given generates one and prints
+	// it once, with the endpoints.
+	cmd, base, stdout, stderr := startServerEnv(t, []string{"S2LITE_ROOT_TOKEN="}, "--init-file", initFile)
+	token := regexp.MustCompile(`(?m)^export S2_ACCESS_TOKEN="([A-Za-z0-9_-]{32,})"$`).FindStringSubmatch(stdout.String())
+	if token == nil {
+		t.Fatalf("no root token printed:\n%s", stdout)
+	}
+	if strings.Contains(stderr.String(), token[1]) {
+		t.Fatal("the root token was logged")
+	}
+	resp, err := authClient.Get(base + "/v1/basins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a request without a token: %d", resp.StatusCode)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: tokenTransport{token[1]}}
 	defer client.CloseIdleConnections()
 	get := func(path string, hdr ...string) (int, string) {
 		t.Helper()
@@ -127,7 +167,7 @@ func TestBinaryServe(t *testing.T) {
 	if code, body := get("/health"); code != http.StatusOK || body != "OK" {
 		t.Fatalf("/health: %d %q", code, body)
 	}
-	resp, err := client.Post(base+"/v1/basins", "application/json", strings.NewReader(`{"basin":"binary-basin"}`))
+	resp, err = client.Post(base+"/v1/basins", "application/json", strings.NewReader(`{"basin":"binary-basin"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,24 +207,24 @@ func TestBinaryServe(t *testing.T) {
 func TestBinaryLocalRootPersists(t *testing.T) {
 	root := t.TempDir()
 	cmd, base, _, stderr := startServer(t, "--local-root", root, "--path", "data")
-	resp, err := http.Post(base+"/v1/basins", "application/json", strings.NewReader(`{"basin":"durable-basin"}`))
+	resp, err := authClient.Post(base+"/v1/basins", "application/json", strings.NewReader(`{"basin":"durable-basin"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	http.DefaultClient.CloseIdleConnections()
+	authClient.CloseIdleConnections()
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	if err := waitExit(cmd, 15*time.Second); err != nil {
 		t.Fatalf("exit after SIGINT: %v\n%s", err, stderr)
 	}
 
 	cmd, base, _, _ = startServer(t, "--local-root", root, "--path", "data")
-	resp, err = http.Get(base + "/v1/basins/durable-basin")
+	resp, err = authClient.Get(base + "/v1/basins/durable-basin")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	http.DefaultClient.CloseIdleConnections()
+	authClient.CloseIdleConnections()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("basin after restart: %d", resp.StatusCode)
 	}
@@ -267,7 +307,7 @@ func TestBinaryS3(t *testing.T) {
 	for round := range 2 {
 		cmd, base, _, stderr := startServer(t, "--bucket", s3test.Bucket, "--path", prefix)
 		if round == 0 {
-			resp, err := http.Post(base+"/v1/basins", "application/json", strings.NewReader(`{"basin":"s3-basin"}`))
+			resp, err := authClient.Post(base+"/v1/basins", "application/json", strings.NewReader(`{"basin":"s3-basin"}`))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -276,7 +316,7 @@ func TestBinaryS3(t *testing.T) {
 				t.Fatalf("create basin: %d", resp.StatusCode)
 			}
 		} else {
-			resp, err := http.Get(base + "/v1/basins/s3-basin")
+			resp, err := authClient.Get(base + "/v1/basins/s3-basin")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,7 +325,7 @@ func TestBinaryS3(t *testing.T) {
 				t.Fatalf("basin after restart: %d", resp.StatusCode)
 			}
 		}
-		http.DefaultClient.CloseIdleConnections()
+		authClient.CloseIdleConnections()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		if err := waitExit(cmd, 15*time.Second); err != nil {
 			t.Fatalf("exit: %v\n%s", err, stderr)

@@ -39,6 +39,10 @@ type serveConfig struct {
 	checkpointInterval  time.Duration
 	checkpointRetention time.Duration
 
+	// Access tokens.
+	rootToken string
+	noAuth    bool
+
 	// Memory and hostile-client limits.
 	memoryLimit          int64
 	maxReadSessions      int
@@ -77,6 +81,8 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	gcMinAge := fs.String("gc-min-age", envOr("S2LITE_GC_MIN_AGE", "10m"), "how long an unreferenced object stays before garbage collection deletes it; a copy of the storage made with plain tools (aws s3 sync, rsync) is consistent only if it finishes within this age (env S2LITE_GC_MIN_AGE)")
 	cpInterval := fs.String("checkpoint-interval", envOr("S2LITE_CHECKPOINT_INTERVAL", "0"), "create a restore point this often, for point-in-time restore (e.g. 1h; 0 disables) (env S2LITE_CHECKPOINT_INTERVAL)")
 	cpRetention := fs.String("checkpoint-retention", envOr("S2LITE_CHECKPOINT_RETENTION", "24h"), "how long restore points, and the WAL and tables they need, are kept: the point-in-time restore window (env S2LITE_CHECKPOINT_RETENTION)")
+	fs.StringVar(&cfg.rootToken, "root-token", os.Getenv("S2LITE_ROOT_TOKEN"), "the root access token (at least 16 characters); without it the stored one is kept, or on first start one is generated and printed once (env S2LITE_ROOT_TOKEN)")
+	fs.BoolVar(&cfg.noAuth, "no-auth", false, "serve every request without an access token (development only: anyone who can reach the port can read and delete everything)")
 	memLimit := fs.String("memory-limit", envOr("S2LITE_MEMORY_LIMIT", "1GiB"), "memory the server may use: engine memtables, block cache and in-flight appends are carved out of it, the rest bounds request bodies, S2S frames and read-session buffers (a request that cannot get memory is answered 429); also Go's soft memory limit (env S2LITE_MEMORY_LIMIT)")
 	maxSessions := fs.String("max-read-sessions", envOr("S2LITE_MAX_READ_SESSIONS", "4096"), "SSE and S2S read sessions open at once; more are answered 429 (env S2LITE_MAX_READ_SESSIONS)")
 	maxStreams := fs.String("max-h2-streams", envOr("S2LITE_MAX_H2_STREAMS", "128"), "concurrent HTTP/2 streams (requests and sessions) per connection (env S2LITE_MAX_H2_STREAMS)")
@@ -189,6 +195,8 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 		return cfg, fmt.Errorf("--checkpoint-interval: %v is below the minimum of 1s", cfg.checkpointInterval)
 	}
 	switch {
+	case cfg.noAuth && cfg.rootToken != "":
+		return cfg, errors.New("--no-auth and --root-token cannot be used together")
 	case cfg.bucket != "" && cfg.localRoot != "":
 		return cfg, errors.New("--bucket and --local-root cannot be used together")
 	case cfg.tlsSelf && (cfg.tlsCert != "" || cfg.tlsKey != ""):

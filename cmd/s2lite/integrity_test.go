@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,12 +22,12 @@ import (
 func TestBinaryFencedServerExits(t *testing.T) {
 	root := t.TempDir()
 	first, base, _, firstErr := startServer(t, "--local-root", root)
-	resp, err := http.Post(base+"/v1/basins", "application/json", strings.NewReader(`{"basin":"fence-basin"}`))
+	resp, err := authClient.Post(base+"/v1/basins", "application/json", strings.NewReader(`{"basin":"fence-basin"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	http.DefaultClient.CloseIdleConnections()
+	authClient.CloseIdleConnections()
 
 	second, _, _, _ := startServer(t, "--local-root", root)
 	err = waitExit(first, 20*time.Second)

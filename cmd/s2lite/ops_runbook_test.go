@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ func TestOperationsRunbook(t *testing.T) {
 SERVER=$!; trap 'kill $SERVER' EXIT
 until grep -q "export S2_ACCOUNT_ENDPOINT" "$DATA.out" 2>/dev/null; do sleep 0.05; done
 export S2_ACCOUNT_ENDPOINT=$(sed -n 's/^export S2_ACCOUNT_ENDPOINT=//p' "$DATA.out") S2_BASIN_ENDPOINT=$(sed -n 's/^export S2_ACCOUNT_ENDPOINT=//p' "$DATA.out")
+export S2_ACCESS_TOKEN=$(sed -n 's/^export S2_ACCESS_TOKEN="\(.*\)"$/\1/p' "$DATA.out")
 s2lite create-basin ops-basin && s2lite create-stream s2://ops-basin/events
 seq 1 500 | s2lite append s2://ops-basin/events
 sleep 2.5
@@ -79,10 +81,20 @@ sleep 1.1`, 1)
 	}
 
 	// The restored copy serves the records written before the restore
-	// point.
-	_, base, _, _ := startServer(t, "--local-root", filepath.Join(dir, "restored"))
+	// point, to the root token the original server printed: tokens are
+	// restored with everything else.
+	printed, err := os.ReadFile(filepath.Join(dir, "data.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := regexp.MustCompile(`(?m)^export S2_ACCESS_TOKEN="(.+)"$`).FindSubmatch(printed)
+	if token == nil {
+		t.Fatalf("the server printed no root token:\n%s", printed)
+	}
+	_, base, _, _ := startServerEnv(t, []string{"S2LITE_ROOT_TOKEN="}, "--local-root", filepath.Join(dir, "restored"))
 	req, _ := http.NewRequest("GET", base+"/v1/streams/events/records/tail", nil)
 	req.Header.Set("s2-basin", "ops-basin")
+	req.Header.Set("Authorization", "Bearer "+string(token[1]))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ func TestReadmeRunbook(t *testing.T) {
 	bin := binary(t)
 	_, base, _, _ := startServer(t)
 	script := strings.ReplaceAll(runbook(t), "http://localhost:8080", base)
+	script = strings.ReplaceAll(script, "token-printed-by-s2lite-serve", testRootToken)
 	if !strings.Contains(script, base) {
 		t.Fatal("the runbook does not set the endpoints")
 	}
@@ -44,7 +45,7 @@ func TestReadmeRunbook(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"S2_ACCOUNT_ENDPOINT="+base, "S2_BASIN_ENDPOINT="+base, "S2_ACCESS_TOKEN=ignored")
+		"S2_ACCOUNT_ENDPOINT="+base, "S2_BASIN_ENDPOINT="+base, "S2_ACCESS_TOKEN="+testRootToken)
 	sh := func(script, stdin string) (string, string, error) {
 		cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 		cmd.Dir, cmd.Env = dir, env

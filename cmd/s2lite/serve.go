@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/s2lite/s2lite/authstore"
 	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/internal/initspec"
@@ -115,6 +116,16 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 	closeBackend := func() error {
 		return errors.Join(svc.Close(), db.Close())
 	}
+	var tokens *authstore.Store
+	var generatedRoot string
+	if cfg.noAuth {
+		log.Warn("ACCESS TOKENS ARE OFF (--no-auth): anyone who can reach this port can read, write and delete every basin and stream")
+	} else {
+		tokens, generatedRoot, err = authstore.Open(openCtx, db, authstore.Options{RootToken: cfg.rootToken})
+		if err != nil {
+			return errors.Join(fmt.Errorf("loading access tokens: %w", err), closeBackend())
+		}
+	}
 	if declared != nil {
 		if err := applyInitFile(openCtx, declared, svc, log); err != nil {
 			return errors.Join(err, closeBackend())
@@ -149,6 +160,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 			}
 			return nil
 		},
+		Auth:                 authority(tokens),
 		Memory:               budget,
 		ReadMemory:           readBudget,
 		MaxReadSessions:      cfg.maxReadSessions,
@@ -169,7 +181,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 			serveErr <- srv.Serve(ln)
 		}
 	}()
-	printHint(stdout, ln.Addr(), cfg)
+	printHint(stdout, ln.Addr(), cfg, generatedRoot)
 	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "storage", st.describe)
 
 	var runErr error
@@ -205,8 +217,10 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 	return runErr
 }
 
-// printHint tells how to point the SDKs and CLI at this server.
-func printHint(w io.Writer, addr net.Addr, cfg serveConfig) {
+// printHint tells how to point the SDKs and CLI at this server. A root
+// token generated at this start is printed this once (only its hash is
+// stored); a given or stored one is not repeated.
+func printHint(w io.Writer, addr net.Addr, cfg serveConfig, generatedRoot string) {
 	scheme := "http"
 	if cfg.tls() {
 		scheme = "https"
@@ -218,10 +232,29 @@ func printHint(w io.Writer, addr net.Addr, cfg serveConfig) {
 	if tcp, ok := addr.(*net.TCPAddr); ok {
 		host = net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 	}
-	fmt.Fprintf(w, "export S2_ACCOUNT_ENDPOINT=%s://%s\nexport S2_BASIN_ENDPOINT=%s://%s\nexport S2_ACCESS_TOKEN=ignored\n", scheme, host, scheme, host)
+	fmt.Fprintf(w, "export S2_ACCOUNT_ENDPOINT=%s://%s\nexport S2_BASIN_ENDPOINT=%s://%s\n", scheme, host, scheme, host)
+	switch {
+	case cfg.noAuth:
+		fmt.Fprintf(w, "export S2_ACCESS_TOKEN=ignored\n")
+	case generatedRoot != "":
+		fmt.Fprintf(w, "export S2_ACCESS_TOKEN=%q\n# the root access token, shown this once: keep it (only a hash of it is stored)\n", generatedRoot)
+	case cfg.rootToken != "":
+		fmt.Fprintf(w, "# S2_ACCESS_TOKEN: the root token given with --root-token or S2LITE_ROOT_TOKEN\n")
+	default:
+		fmt.Fprintf(w, "# S2_ACCESS_TOKEN: the root token printed when this storage was first served\n")
+	}
 	if f, ok := w.(*os.File); ok {
 		_ = f.Sync()
 	}
+}
+
+// authority is the server's view of tokens: nil (auth off) when there is
+// no store.
+func authority(tokens *authstore.Store) server.Authority {
+	if tokens == nil {
+		return nil
+	}
+	return tokens
 }
 
 // fencedSignal is closed once fenced reports true (checked every
