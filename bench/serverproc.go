@@ -56,7 +56,9 @@ func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath strin
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "AWS_ENDPOINT_URL_S3="+endpoint)
+	// Access tokens on, as by default (an environment variable rather than
+	// --root-token, so that -server-bin may be a build from before tokens).
+	cmd.Env = append(env, "AWS_ENDPOINT_URL_S3="+endpoint, "S2LITE_ROOT_TOKEN="+benchRootToken)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -78,6 +78,13 @@ start_server() {
 		for i in $(seq 1 100); do
 			if curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null; then
 				log "$name server up on 127.0.0.1:$port (pid $server_pid)"
+				# The tests use the root token the server printed; a
+				# server on storage that already has one prints none.
+				local printed
+				printed="$(sed -n 's/^export S2_ACCESS_TOKEN="\(.*\)"$/\1/p' "$work/$name.log")"
+				if [[ -n "$printed" ]]; then
+					token="$printed"
+				fi
 				return 0
 			fi
 			if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -125,6 +132,7 @@ stop_server() {
 
 total_pass=0
 total_fail=0
+token=""
 
 # run_tests NAME FILES...: runs node --test against the current server.
 run_tests() {
@@ -134,7 +142,7 @@ run_tests() {
 	local out="$work/$name.tests.log"
 	(
 		cd "$here" &&
-			S2_ACCESS_TOKEN=test \
+			S2_ACCESS_TOKEN="$token" \
 				S2_ACCOUNT_ENDPOINT="http://127.0.0.1:$port" \
 				S2_BASIN_ENDPOINT="http://127.0.0.1:$port" \
 				node --test --test-force-exit --test-concurrency=6 --test-reporter=spec "${NODE_TEST_ARGS[@]}" "$@"

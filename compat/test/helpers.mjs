@@ -98,7 +98,7 @@ export async function rejectsWith(promise, expected, note = "") {
 
 /** Raw HTTP request to the server (for wire-level assertions). */
 export async function raw(method, path, { basin, headers = {}, body, json } = {}) {
-	const h = { authorization: "Bearer test", ...headers };
+	const h = { authorization: `Bearer ${process.env.S2_ACCESS_TOKEN ?? "test"}`, ...headers };
 	if (basin) h["s2-basin"] = basin;
 	let payload = body;
 	if (json !== undefined) {

@@ -179,7 +179,7 @@ func exportForImport(t *testing.T, bin string, st serverStore) ([]client.Sequenc
 // clientEnv is the environment of a command-line client of the server at
 // base.
 func clientEnv(base string) []string {
-	return append(workerEnv(""), "S2_ACCOUNT_ENDPOINT="+base, "S2_BASIN_ENDPOINT="+base)
+	return append(workerEnv(""), "S2_ACCOUNT_ENDPOINT="+base, "S2_BASIN_ENDPOINT="+base, "S2_ACCESS_TOKEN="+crashRootToken)
 }
 
 var importedRE = regexp.MustCompile(`✓ \[IMPORTED\] \S+ \d+\.\.(\d+) `)

@@ -262,7 +262,9 @@ func startServer(t *testing.T, bin string, st serverStore, failpoints string) *s
 		addr:   make(chan string, 1),
 		exited: make(chan struct{}),
 	}
-	p.cmd.Env = workerEnv(failpoints)
+	// Access tokens are on, as by default, with a root token the
+	// clients know.
+	p.cmd.Env = append(workerEnv(failpoints), "S2LITE_ROOT_TOKEN="+crashRootToken)
 	p.cmd.Stdout = &addrWatcher{addr: p.addr}
 	p.cmd.Stderr = p.stderr
 	p.started = time.Now()
@@ -368,6 +370,9 @@ func (p *serverProc) status() string {
 	return p.waitErr.Error()
 }
 
+// crashRootToken is the root access token of the server processes.
+const crashRootToken = "crash-matrix-root-token-0123456789"
+
 // apiClient talks to one server process through the public Go client.
 type apiClient struct {
 	base  string
@@ -379,6 +384,7 @@ func newAPIClient(t *testing.T, base string) *apiClient {
 	t.Helper()
 	c, err := client.New(client.Config{
 		AccountEndpoint: base,
+		AccessToken:     crashRootToken,
 		// JSON with base64 records: the server path the matrix has always
 		// driven, headers and bodies of any bytes included.
 		Format: client.FormatJSON,

@@ -20,15 +20,23 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// An Attack runs against the server at addr (host:port) until ctx ends,
-// holding whatever it took, and then lets go of it. It returns an error
-// only when it could not attack at all.
-type Attack func(ctx context.Context, addr, basin, stream string) error
+// Target is what an attack aims at: a server (host:port on loopback), a
+// stream, and the access token the attacker holds (a careless client is
+// authenticated; without a token every attack ends at a 401).
+type Target struct {
+	Addr, Basin, Stream, Token string
+}
+
+// An Attack runs against its target until ctx ends, holding whatever it
+// took, and then lets go of it. It returns an error only when it could
+// not attack at all.
+type Attack func(ctx context.Context, t Target) error
 
 // AnnounceH2 opens one cleartext HTTP/2 connection and starts streams
 // appends that each announce a 16 MiB body and send none of it.
 func AnnounceH2(streams int) Attack {
-	return func(ctx context.Context, addr, basin, stream string) error {
+	return func(ctx context.Context, t Target) error {
+		addr, basin, stream := t.Addr, t.Basin, t.Stream
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			return err
@@ -73,6 +81,7 @@ func AnnounceH2(streams int) Attack {
 				{":path", "/v1/streams/" + stream + "/records"},
 				{"s2-basin", basin}, {"content-type", "application/json"},
 				{"content-length", strconv.Itoa(16 << 20)},
+				{"authorization", "Bearer " + t.Token},
 			} {
 				_ = enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 			}
@@ -91,7 +100,8 @@ func AnnounceH2(streams int) Attack {
 // TrickleH1 opens conns HTTP/1.1 connections that each announce a 16 MiB
 // append body and then send one byte every interval.
 func TrickleH1(conns int, interval time.Duration) Attack {
-	return func(ctx context.Context, addr, basin, stream string) error {
+	return func(ctx context.Context, t Target) error {
+		addr, basin, stream := t.Addr, t.Basin, t.Stream
 		var open []net.Conn
 		defer func() {
 			for _, c := range open {
@@ -104,15 +114,15 @@ func TrickleH1(conns int, interval time.Duration) Attack {
 				return err
 			}
 			open = append(open, c)
-			fmt.Fprintf(c, "POST /v1/streams/%s/records HTTP/1.1\r\nHost: %s\r\ns2-basin: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", stream, addr, basin, 16<<20)
+			fmt.Fprintf(c, "POST /v1/streams/%s/records HTTP/1.1\r\nHost: %s\r\ns2-basin: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", stream, addr, basin, t.Token, 16<<20)
 		}
-		t := time.NewTicker(interval)
-		defer t.Stop()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-t.C:
+			case <-tick.C:
 				for _, c := range open {
 					_, _ = c.Write([]byte(" "))
 				}
@@ -142,7 +152,8 @@ func gzipBytes(p []byte) []byte {
 // GzipBombs sends, from workers loops, gzip bodies of a few KiB that
 // inflate to 16 MiB of empty records (protobuf and JSON in turn).
 func GzipBombs(workers int) Attack {
-	return func(ctx context.Context, addr, basin, stream string) error {
+	return func(ctx context.Context, t Target) error {
+		addr, basin, stream := t.Addr, t.Basin, t.Stream
 		proto := gzipBytes(emptyProtoRecords(8 << 20)[:16<<20])
 		json := gzipBytes([]byte(`{"records":[` + strings.Repeat(`{},`, (16<<20)/3-10) + `{}]}`))
 		c := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: workers}}
@@ -157,6 +168,7 @@ func GzipBombs(workers int) Attack {
 					}
 					req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/v1/streams/"+stream+"/records", bytes.NewReader(body))
 					req.Header.Set("s2-basin", basin)
+					req.Header.Set("authorization", "Bearer "+t.Token)
 					req.Header.Set("content-type", ct)
 					req.Header.Set("content-encoding", "gzip")
 					if resp, err := c.Do(req); err == nil {
@@ -185,7 +197,8 @@ func h2cClient() *http.Client {
 // S2SFrameBombs keeps sessions S2S append sessions busy sending zstd
 // frames that inflate to 2 MiB of empty records each.
 func S2SFrameBombs(sessions int) Attack {
-	return func(ctx context.Context, addr, basin, stream string) error {
+	return func(ctx context.Context, t Target) error {
+		addr, basin, stream := t.Addr, t.Basin, t.Stream
 		enc, err := zstd.NewWriter(nil)
 		if err != nil {
 			return err
@@ -205,6 +218,7 @@ func S2SFrameBombs(sessions int) Attack {
 					pr, pw := io.Pipe()
 					req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/v1/streams/"+stream+"/records", pr)
 					req.Header.Set("s2-basin", basin)
+					req.Header.Set("authorization", "Bearer "+t.Token)
 					req.Header.Set("content-type", "s2s/proto")
 					go func() {
 						for ctx.Err() == nil {
@@ -230,7 +244,8 @@ func S2SFrameBombs(sessions int) Attack {
 // StalledReaders opens conns SSE read sessions from the start of the
 // stream over HTTP/1.1 and never reads their sockets.
 func StalledReaders(conns int) Attack {
-	return func(ctx context.Context, addr, basin, stream string) error {
+	return func(ctx context.Context, t Target) error {
+		addr, basin, stream := t.Addr, t.Basin, t.Stream
 		var open []net.Conn
 		defer func() {
 			for _, c := range open {
@@ -244,7 +259,7 @@ func StalledReaders(conns int) Attack {
 			}
 			_ = c.(*net.TCPConn).SetReadBuffer(4096)
 			open = append(open, c)
-			fmt.Fprintf(c, "GET /v1/streams/%s/records?seq_num=0 HTTP/1.1\r\nHost: %s\r\ns2-basin: %s\r\nAccept: text/event-stream\r\n\r\n", stream, addr, basin)
+			fmt.Fprintf(c, "GET /v1/streams/%s/records?seq_num=0 HTTP/1.1\r\nHost: %s\r\ns2-basin: %s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n", stream, addr, basin, t.Token)
 		}
 		<-ctx.Done()
 		return nil

@@ -23,6 +23,9 @@ const (
 	// memoryLimit is serve's default --memory-limit: the attacks run
 	// against default flags, so it is the bound on the peak.
 	memoryLimit = 1 << 30
+	// rootToken is the server's root token, held by the good client and,
+	// as careless clients, the attackers.
+	rootToken = "hostile-test-root-token-0123456789"
 	// p99Bound is the good client's ack latency bound during attacks.
 	p99Bound = 100 * time.Millisecond
 )
@@ -50,13 +53,13 @@ func TestHostileClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := Start(ctx, bin)
+	srv, err := Start(ctx, bin, "--root-token", rootToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Kill()
 
-	c, err := client.New(client.Config{AccountEndpoint: "http://" + srv.Addr, MaxAttempts: 1})
+	c, err := client.New(client.Config{AccountEndpoint: "http://" + srv.Addr, AccessToken: rootToken, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +106,7 @@ func TestHostileClients(t *testing.T) {
 			defer stop()
 			var wg sync.WaitGroup
 			var attackErr error
-			wg.Go(func() { attackErr = a.attack(actx, srv.Addr, basin, stream) })
+			wg.Go(func() { attackErr = a.attack(actx, Target{Addr: srv.Addr, Basin: basin, Stream: stream, Token: rootToken}) })
 			good.Take()
 			good.Run(actx, 20*time.Millisecond)
 			wg.Wait()

@@ -28,6 +28,7 @@ var ErrUnexpected = errors.New("lincheck: unexpected response")
 func NewClient(base, basin string, timeout time.Duration) (*Client, error) {
 	c, err := client.New(client.Config{
 		AccountEndpoint: base,
+		AccessToken:     RootToken,
 		// JSON (records in base64): the server's JSON record path is the
 		// one these checks have always covered.
 		Format: client.FormatJSON,

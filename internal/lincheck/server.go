@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/s2lite/s2lite/authstore"
 	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/objstore"
@@ -36,6 +37,9 @@ type ServerOptions struct {
 	IdleStreamTimeout time.Duration
 }
 
+// RootToken is the root access token of the servers StartServer starts.
+const RootToken = "lincheck-root-token-0123456789"
+
 // StartServer opens an engine on store and serves the API on a fresh
 // 127.0.0.1 port.
 func StartServer(ctx context.Context, store objstore.Store, o ServerOptions) (*Server, error) {
@@ -60,6 +64,12 @@ func StartServer(ctx context.Context, store objstore.Store, o ServerOptions) (*S
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("stream.New: %w", err), db.Close())
 	}
+	// Access tokens on, as in the binary by default: clients carry
+	// RootToken.
+	tokens, _, err := authstore.Open(ctx, db, authstore.Options{RootToken: RootToken})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("authstore.Open: %w", err), svc.Close(), db.Close())
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, errors.Join(err, svc.Close(), db.Close())
@@ -67,6 +77,7 @@ func StartServer(ctx context.Context, store objstore.Store, o ServerOptions) (*S
 	s := &Server{
 		DB: db, Svc: svc, URL: "http://" + ln.Addr().String(),
 		http: server.New(svc, server.Options{
+			Auth:          tokens,
 			EngineMetrics: db.Metrics,
 			// As in cmd/s2lite: a fenced server answers 503.
 			Ready: func() error {

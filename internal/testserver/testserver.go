@@ -5,10 +5,12 @@ package testserver
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/s2lite/s2lite/authstore"
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/objstore"
 	"github.com/s2lite/s2lite/server"
@@ -21,6 +23,8 @@ type Options struct {
 	Store  objstore.Store
 	Server server.Options
 	Stream stream.Options
+	// RootToken, when set, turns access tokens on with this root token.
+	RootToken string
 }
 
 // Server is a running s2lite server.
@@ -58,6 +62,14 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatalf("stream.New: %v", err)
 	}
 	o.Server.EngineMetrics = db.Metrics
+	if o.RootToken != "" {
+		tokens, _, err := authstore.Open(ctx, db, authstore.Options{RootToken: o.RootToken})
+		if err != nil {
+			_ = errors.Join(svc.Close(), db.Close())
+			t.Fatalf("authstore.Open: %v", err)
+		}
+		o.Server.Auth = tokens
+	}
 	srv := server.New(svc, o.Server)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
