@@ -679,3 +679,37 @@ func TestChartValuesKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestChartAuth: access tokens stay on by default (no --no-auth); a root
+// token Secret becomes S2LITE_ROOT_TOKEN; auth.enabled=false adds --no-auth.
+func TestChartAuth(t *testing.T) {
+	_, c := deployment(t, mustRender(t, ""))
+	if slices.Contains(c.Args, "--no-auth") {
+		t.Errorf("default args %v turn auth off", c.Args)
+	}
+	for _, e := range c.Env {
+		if e.Name == "S2LITE_ROOT_TOKEN" {
+			t.Errorf("default env sets the root token: %+v", e)
+		}
+	}
+	_, c = deployment(t, mustRender(t, "auth: {rootTokenSecret: s2lite-root}"))
+	var found bool
+	for _, e := range c.Env {
+		if e.Name == "S2LITE_ROOT_TOKEN" {
+			found = e.Value == "" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
+				e.ValueFrom.SecretKeyRef.Name == "s2lite-root" && e.ValueFrom.SecretKeyRef.Key == "root-token"
+		}
+	}
+	if !found {
+		t.Errorf("env %+v lacks S2LITE_ROOT_TOKEN from Secret s2lite-root", c.Env)
+	}
+	_, c = deployment(t, mustRender(t, "auth: {enabled: false, rootTokenSecret: s2lite-root}"))
+	if !slices.Contains(c.Args, "--no-auth") {
+		t.Errorf("auth.enabled=false: args %v", c.Args)
+	}
+	for _, e := range c.Env {
+		if e.Name == "S2LITE_ROOT_TOKEN" {
+			t.Errorf("auth off, yet the root token is set: %+v", e)
+		}
+	}
+}

@@ -122,6 +122,10 @@ The arguments of the container: `serve` and its flags.
 - --checkpoint-retention
 - {{ . | toString | quote }}
 {{- end }}
+{{- $auth := .Values.auth | default dict }}
+{{- if and (hasKey $auth "enabled") (not $auth.enabled) }}
+- --no-auth
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | toString | quote }}
 {{- end }}
