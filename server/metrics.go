@@ -157,8 +157,18 @@ func (t *readSessionTracker) end() {
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ []string) error {
-	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogPromLogger{s}}).ServeHTTP(w, r)
+	if s.opts.SeparateMetrics {
+		writeEmpty(w, http.StatusNotFound)
+		return nil
+	}
+	s.MetricsHandler().ServeHTTP(w, r)
 	return nil
+}
+
+// MetricsHandler serves the Prometheus metrics, for a listener of their
+// own (serve --metrics-addr).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogPromLogger{s}})
 }
 
 // slogPromLogger routes promhttp's error log to the server's logger.

@@ -71,6 +71,9 @@ type Options struct {
 	// carry a token that permits it, and /v1/access-tokens issues, lists
 	// and revokes them. Nil serves every request (serve --no-auth).
 	Auth Authority
+	// SeparateMetrics stops serving /metrics on the API's listener: they
+	// are served on their own (MetricsHandler).
+	SeparateMetrics bool
 	// EnableImport turns on POST /v1/streams/{stream}/import, which writes
 	// records at given sequence numbers (serve --enable-import).
 	EnableImport bool

@@ -332,3 +332,29 @@ func TestBinaryS3(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsListener: --metrics-addr moves /metrics off the API's
+// listener, and neither needs a token.
+func TestMetricsListener(t *testing.T) {
+	_, base, _, stderr := startServer(t, "--metrics-addr", "127.0.0.1:0")
+	m := regexp.MustCompile(`msg="serving metrics" addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics listener logged:\n%s", stderr)
+	}
+	status := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	defer http.DefaultClient.CloseIdleConnections()
+	if got := status("http://" + m[1] + "/metrics"); got != http.StatusOK {
+		t.Fatalf("metrics listener: %d", got)
+	}
+	if got := status(base + "/metrics"); got != http.StatusNotFound {
+		t.Fatalf("API listener's /metrics: %d", got)
+	}
+}

@@ -32,6 +32,7 @@ type serveConfig struct {
 	appendInflightBytes int64
 	logLevel            slog.Level
 	pprofAddr           string
+	metricsAddr         string
 
 	enableImport        bool
 	corsOrigins         []string
@@ -76,6 +77,7 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.initFile, "init-file", os.Getenv("S2LITE_INIT_FILE"), "JSON file of basins and streams to ensure at start-up (env S2LITE_INIT_FILE)")
 	inflight := fs.String("append-inflight-bytes", "128MiB", "server-wide budget of metered bytes of appends in flight (at least 1MiB)")
 	fs.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", os.Getenv("S2LITE_METRICS_ADDR"), "serve Prometheus /metrics on this address instead of the API's, e.g. 127.0.0.1:9090 (env S2LITE_METRICS_ADDR)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&cfg.enableImport, "enable-import", false, "accept s2lite import: records written at given sequence numbers (POST /v1/streams/{stream}/import); it can rewrite a stream's history, so enable it only while migrating")
 	gcMinAge := fs.String("gc-min-age", envOr("S2LITE_GC_MIN_AGE", "10m"), "how long an unreferenced object stays before garbage collection deletes it; a copy of the storage made with plain tools (aws s3 sync, rsync) is consistent only if it finishes within this age (env S2LITE_GC_MIN_AGE)")

@@ -161,11 +161,19 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 			return nil
 		},
 		Auth:                 authority(tokens),
+		SeparateMetrics:      cfg.metricsAddr != "",
 		Memory:               budget,
 		ReadMemory:           readBudget,
 		MaxReadSessions:      cfg.maxReadSessions,
 		MaxConcurrentStreams: cfg.maxConcurrentStreams,
 	})
+	if cfg.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, srv.MetricsHandler(), log)
+		if err != nil {
+			return errors.Join(err, ln.Close(), closeBackend())
+		}
+		defer stopMetrics()
+	}
 	if cfg.pprofAddr != "" {
 		stopPprof, err := servePprof(cfg.pprofAddr, log)
 		if err != nil {
