@@ -188,6 +188,10 @@ func benchAppendUnary(b *testing.B, records int, body []byte, kv ...string) {
 func benchAppendUnaryBytes(b *testing.B, body []byte, kv ...string) {
 	e := newEnv(b, envOptions{})
 	e.basinAndStream("s", nil)
+	benchAppendOn(b, e, body, kv...)
+}
+
+func benchAppendOn(b *testing.B, e *env, body []byte, kv ...string) {
 	b.ResetTimer()
 	for b.Loop() {
 		r := e.call(http.MethodPost, "/v1/streams/s/records", body, append([]string{"s2-basin", testBasin}, kv...)...)
@@ -246,4 +250,51 @@ func BenchmarkAppendUnaryProtoLarge(b *testing.B) {
 	}
 	b.SetBytes(15 << 16)
 	benchAppendUnaryBytes(b, pbInput(b, recs...).marshal(b), "Content-Type", "application/protobuf")
+}
+
+// BenchmarkAppendUnaryJSONSmallAuth is BenchmarkAppendUnaryJSONSmall with
+// access tokens on and a scoped (not root) token: compare the two for the
+// cost of authorization on the request path.
+func BenchmarkAppendUnaryJSONSmallAuth(b *testing.B) {
+	body, err := json.Marshal(map[string]any{"records": []map[string]string{{"body": string(benchAppendBatch()[0])}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newEnv(b, envOptions{auth: true})
+	e.basinAndStream("s", nil)
+	e.token = benchScopedToken(b, e)
+	b.SetBytes(1024)
+	benchAppendOn(b, e, body, "Content-Type", "application/json")
+}
+
+// benchScopedToken issues a token that may append to and read the
+// benchmark's stream.
+func benchScopedToken(b *testing.B, e *env) string {
+	r := e.call("POST", "/v1/access-tokens", `{"id":"bench","scope":{"basins":{"prefix":"`+testBasin[:4]+`"},"streams":{"exact":"s"},"op_groups":{"stream":{"read":true,"write":true}}}}`,
+		"content-type", "application/json")
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(r.body, &out); err != nil || out.AccessToken == "" {
+		b.Fatalf("issue: %v", r)
+	}
+	return out.AccessToken
+}
+
+// BenchmarkAuthorize is the authorization of one request alone: hashing
+// the secret, the token lookup, the operation and resource checks.
+func BenchmarkAuthorize(b *testing.B) {
+	e := newEnv(b, envOptions{auth: true})
+	e.basinAndStream("s", nil)
+	secret := benchScopedToken(b, e)
+	req, _ := http.NewRequest(http.MethodPost, "/v1/streams/s/records", nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("s2-basin", testBasin)
+	rt, _, params := e.srv.router.lookup(req)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.srv.authorize(req, rt, []string{params[0]}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
