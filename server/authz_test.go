@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -205,4 +206,92 @@ func TestRevocationEndsSessions(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("the session outlived its revocation by %v", d)
 	}
+}
+
+// TestEveryOperationAllowedAndDenied: for each route, a token holding
+// only that route's operation gets past authorization (whatever the
+// handler then answers), and a token holding every other operation is
+// refused with 403.
+func TestEveryOperationAllowedAndDenied(t *testing.T) {
+	e := newEnv(t, envOptions{auth: true})
+	e.basinAndStream("s", nil)
+	all := []string{"list-basins", "create-basin", "delete-basin", "reconfigure-basin", "get-basin-config",
+		"issue-access-token", "revoke-access-token", "list-access-tokens", "list-streams", "create-stream",
+		"delete-stream", "get-stream-config", "reconfigure-stream", "check-tail", "append", "read", "trim",
+		"fence", "account-metrics", "basin-metrics", "stream-metrics"}
+	opsJSON := func(ops []string) string {
+		b, _ := json.Marshal(ops)
+		return string(b)
+	}
+	hb := []string{"s2-basin", testBasin}
+	for i, c := range []struct {
+		op, method, path string
+		body             string
+	}{
+		{"list-basins", "GET", "/v1/basins", ""},
+		{"create-basin", "POST", "/v1/basins", `{"basin":"` + testBasin + `-new"}`},
+		{"get-basin-config", "GET", "/v1/basins/" + testBasin, ""},
+		{"reconfigure-basin", "PATCH", "/v1/basins/" + testBasin, `{}`},
+		{"delete-basin", "DELETE", "/v1/basins/" + testBasin + "-none", ""},
+		{"list-streams", "GET", "/v1/streams", ""},
+		{"create-stream", "POST", "/v1/streams", `{"stream":"new"}`},
+		{"get-stream-config", "GET", "/v1/streams/s", ""},
+		{"reconfigure-stream", "PATCH", "/v1/streams/s", `{}`},
+		{"delete-stream", "DELETE", "/v1/streams/none", ""},
+		{"check-tail", "GET", "/v1/streams/s/records/tail", ""},
+		{"read", "GET", "/v1/streams/s/records?seq_num=0", ""},
+		{"append", "POST", "/v1/streams/s/records", `{"records":[{"body":"x"}]}`},
+		{"list-access-tokens", "GET", "/v1/access-tokens", ""},
+		{"revoke-access-token", "DELETE", "/v1/access-tokens/none", ""},
+		{"account-metrics", "GET", "/v1/metrics?set=account-ops", ""},
+		{"basin-metrics", "GET", "/v1/metrics/" + testBasin + "?set=storage", ""},
+		{"stream-metrics", "GET", "/v1/metrics/" + testBasin + "/s?set=storage", ""},
+	} {
+		var others []string
+		for _, op := range all {
+			if op != c.op {
+				others = append(others, op)
+			}
+		}
+		sets := `"basins":{"prefix":""},"streams":{"prefix":""},"access_tokens":{"prefix":""}`
+		only := e.issue(t, fmt.Sprintf(`{"id":"only-%d","scope":{%s,"ops":%s}}`, i, sets, opsJSON([]string{c.op})))
+		rest := e.issue(t, fmt.Sprintf(`{"id":"rest-%d","scope":{%s,"ops":%s}}`, i, sets, opsJSON(others)))
+		var body any
+		if c.body != "" {
+			body = c.body
+		}
+		kv := append([]string{"content-type", "application/json"}, hb...)
+		if r := e.call(c.method, c.path, body, append(kv, bearer(only)...)...); r.status == 401 || r.status == 403 {
+			t.Errorf("%s with only %s: %s", c.path, c.op, r)
+		}
+		if r := e.call(c.method, c.path, body, append(kv, bearer(rest)...)...); r.status != 403 {
+			t.Errorf("%s %s without %s: %s, want 403", c.method, c.path, c.op, r)
+		}
+	}
+}
+
+// TestExpiryEndsSessions: a token's expiry refuses new requests and ends
+// the sessions it opened.
+func TestExpiryEndsSessions(t *testing.T) {
+	e := newEnv(t, envOptions{auth: true})
+	e.basinAndStream("s", nil)
+	exp := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	tok := e.issue(t, `{"id":"short","expires_at":"`+exp+`","scope":{"basins":{"prefix":""},"streams":{"prefix":""},"ops":["read"]}}`)
+	sse, resp := e.openSSE("/v1/streams/s/records?seq_num=0", append(bearer(tok), "s2-basin", testBasin)...)
+	if sse == nil {
+		t.Fatalf("open: %s", resp)
+	}
+	for {
+		ev, err := sse.next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("session did not end with an error event: %v", err)
+		}
+		if ev.event == "error" {
+			if !strings.Contains(ev.data, `"authn"`) {
+				t.Fatalf("error event %s", ev.data)
+			}
+			break
+		}
+	}
+	e.call("GET", "/v1/streams/s/records/tail", nil, append(bearer(tok), "s2-basin", testBasin)...).expectError(t, http.StatusUnauthorized, "authn")
 }
