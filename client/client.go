@@ -238,6 +238,9 @@ type request struct {
 	accept   string
 	headers  map[string]string
 	isAppend bool // retried only when safe (AppendRetry)
+	// onlyIfNoEffect: retried only when the failure shows the request
+	// took no effect, whatever AppendRetry says (access-token issues).
+	onlyIfNoEffect bool
 	// ok lists the success statuses; default any 2xx.
 }
 
@@ -268,7 +271,7 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 }
 
 func (c *Client) retryable(r *request, err error) bool {
-	if r.isAppend && c.cfg.AppendRetry == AppendRetryNoSideEffects {
+	if r.onlyIfNoEffect || (r.isAppend && c.cfg.AppendRetry == AppendRetryNoSideEffects) {
 		return safeToRetryAppend(err)
 	}
 	return IsRetryable(err)

@@ -20,15 +20,31 @@
 //	ack, err := s.Append(ctx, client.AppendInput{Records: []client.AppendRecord{{Body: []byte("hello")}}})
 //	batch, err := s.Read(ctx, client.ReadOptions{Start: client.FromSeqNum(0)})
 //
+// Access tokens (API 13) are issued, listed and revoked on the account
+// endpoint; a scope names operations or operation groups and the basins,
+// streams and tokens they apply to:
+//
+//	secret, err := c.IssueAccessToken(ctx, client.AccessTokenInfo{
+//		ID: "reader",
+//		Scope: client.AccessTokenScope{
+//			Basins:   client.MatchExact("my-basin"),
+//			Streams:  client.MatchPrefix("events/"),
+//			OpGroups: &client.PermittedOperationGroups{Stream: &client.ReadWritePermissions{Read: true}},
+//		},
+//	})
+//
 // Requests that failed with an error the API marks retryable (section 12.2:
 // unavailable, storage, transaction_conflict, rate_limited, ...) or that
 // never reached the server are retried with exponential backoff and jitter.
 // Appends are retried only when the failure guarantees the append took no
 // effect, unless Config.AppendRetry is AppendRetryAll: an append whose
 // outcome is unknown (a timeout, a 500 "other") could otherwise be
-// written twice. Read sessions resume after a retryable failure from the
-// record after the last one delivered, with their limits reduced by what
-// was already delivered, so a caller sees each record once.
+// written twice. An access-token issue is retried only when it provably
+// took no effect, whatever AppendRetry says: a retry of one that took
+// effect would fail (the id is taken) and lose the secret. Read sessions
+// resume after a retryable failure from the record after the last one
+// delivered, with their limits reduced by what was already delivered, so
+// a caller sees each record once.
 //
 // Errors from the server are *Error values (status, code, message);
 // a failed append condition is an *AppendConditionError and a read start

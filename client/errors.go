@@ -166,7 +166,8 @@ func notSent(err error) bool {
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
-// safeToRetryAppend: an append that failed with err changed nothing.
+// safeToRetryAppend: an append (or an access-token issue) that failed
+// with err changed nothing.
 func safeToRetryAppend(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
