@@ -1,6 +1,6 @@
 // Package cli is the client side of the s2lite binary: the official S2
 // CLI's commands (ls, list-basins, create-stream, append, read, tail,
-// apply, ...) with its names, arguments, flags, environment variables and
+// apply, issue-access-token, ...) with its names, arguments, flags, environment variables and
 // output formats, so that runbooks and scripts written for `s2` work
 // against s2lite unchanged. Every command goes through the client package.
 package cli
@@ -102,6 +102,7 @@ func Commands(ctx context.Context, env Env) []*cobra.Command {
 	a := &app{ctx: ctx, env: env}
 	return []*cobra.Command{
 		a.lsCmd(), a.listBasinsCmd(), a.createBasinCmd(), a.deleteBasinCmd(), a.getBasinConfigCmd(), a.reconfigureBasinCmd(),
+		a.listAccessTokensCmd(), a.issueAccessTokenCmd(), a.revokeAccessTokenCmd(),
 		a.listStreamsCmd(), a.createStreamCmd(), a.deleteStreamCmd(), a.getStreamConfigCmd(), a.reconfigureStreamCmd(),
 		a.checkTailCmd(), a.trimCmd(), a.fenceCmd(), a.appendCmd(), a.readCmd(), a.tailCmd(), a.applyCmd(),
 		a.exportCmd(), a.importCmd(),

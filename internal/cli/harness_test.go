@@ -29,13 +29,19 @@ func newHarness(t *testing.T) *harness {
 func newHarnessWith(t *testing.T, o testserver.Options) *harness {
 	t.Helper()
 	srv := testserver.Start(t, o)
-	c, err := client.New(client.Config{AccountEndpoint: srv.URL})
+	// With access tokens on, the harness's client and the command lines
+	// hold the root token.
+	token := "ignored"
+	if o.RootToken != "" {
+		token = o.RootToken
+	}
+	c, err := client.New(client.Config{AccountEndpoint: srv.URL, AccessToken: token})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
 	return &harness{t: t, srv: srv, c: c, env: map[string]string{
-		"S2_ACCOUNT_ENDPOINT": srv.URL, "S2_BASIN_ENDPOINT": srv.URL, "S2_ACCESS_TOKEN": "ignored",
+		"S2_ACCOUNT_ENDPOINT": srv.URL, "S2_BASIN_ENDPOINT": srv.URL, "S2_ACCESS_TOKEN": token,
 	}}
 }
 
