@@ -176,6 +176,23 @@ func allowNamed(r *http.Request, op auth.Operation, basin, stream string) *apiEr
 	return permissionDenied("operation not permitted on this resource: " + string(op))
 }
 
+// allowEnsure checks an ensure (PUT) against what it will do: creating
+// needs the create operation, changing an existing resource the
+// reconfigure one. get reports whether the resource exists (a not-found
+// error when it does not).
+func (s *Server) allowEnsure(r *http.Request, create, reconfigure auth.Operation, basin, name string, get func() error) *apiError {
+	p := principal(r)
+	if p == nil || p.IsRoot() {
+		return nil
+	}
+	op := reconfigure
+	var se *stream.Error
+	if err := get(); errors.As(err, &se) && se.Status == http.StatusNotFound {
+		op = create
+	}
+	return allowNamed(r, op, basin, name)
+}
+
 // allowCommands checks that an append's command records are permitted:
 // a fence needs the fence operation and a trim the trim operation, on
 // top of append.
@@ -253,22 +270,66 @@ func tokenContext(ctx context.Context, r *http.Request) (context.Context, contex
 	return ctx, func() { cancel(context.Canceled) }
 }
 
-// narrowPrefix narrows a listing's prefix to a token's prefix resource
-// set, so that pages hold only visible names: empty reports that nothing
-// can be visible. An exact set keeps the prefix (its one name is filtered
-// in).
+// narrowPrefix narrows a listing's prefix to a token's resource set, so
+// that pages hold visible names: empty reports that nothing can be
+// visible. An exact set narrows to its one name, which sorts first among
+// the names it prefixes.
 func narrowPrefix(prefix string, set *auth.ResourceSet) (string, bool) {
 	switch {
 	case set.IsNone():
 		return prefix, true
-	case !set.IsPrefix():
-		return prefix, !strings.HasPrefix(set.Value, prefix)
-	case strings.HasPrefix(prefix, set.Value):
-		return prefix, false
 	case strings.HasPrefix(set.Value, prefix):
 		return set.Value, false
+	case !set.IsPrefix():
+		return prefix, true
+	case strings.HasPrefix(prefix, set.Value):
+		return prefix, false
 	}
 	return prefix, true
+}
+
+// maxFillPages bounds the pages fillPage reads for one answer.
+const maxFillPages = 16
+
+// fillPage lists with list from req and keeps the items keep accepts
+// (keep may rewrite an item), reading further pages until the answer holds
+// req.Limit items or the listing ends, so that a token's filtered page is
+// never empty while more visible names follow; a nil keep keeps all, in
+// one call. more says whether another
+// visible item follows (looked for within the same bound of pages).
+func fillPage[T any](req stream.ListRequest, list func(stream.ListRequest) ([]T, bool, error),
+	name func(T) string, keep func(*T) bool) (out []T, more bool, err error) {
+	if keep == nil {
+		return list(req)
+	}
+	limit := req.Limit
+	if limit <= 0 || limit > maxListLimit {
+		limit = maxListLimit
+	}
+	for range maxFillPages {
+		items, hasMore, err := list(req)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(items) == 0 {
+			return out, false, nil
+		}
+		last := name(items[len(items)-1]) // before keep rewrites it
+		for i := range items {
+			if !keep(&items[i]) {
+				continue
+			}
+			if len(out) == limit {
+				return out, true, nil
+			}
+			out = append(out, items[i])
+		}
+		if !hasMore {
+			return out, false, nil
+		}
+		req.StartAfter = last
+	}
+	return out, true, nil
 }
 
 // tokenRevoked ends a session whose token was revoked or expired.

@@ -295,3 +295,68 @@ func TestExpiryEndsSessions(t *testing.T) {
 	}
 	e.call("GET", "/v1/streams/s/records/tail", nil, append(bearer(tok), "s2-basin", testBasin)...).expectError(t, http.StatusUnauthorized, "authn")
 }
+
+// TestFilteredListingsFillPages: a token's listing never answers an empty
+// page while visible names follow (an exact set, an auto-prefix namespace
+// whose prefix is itself a stream, basins sorting before the visible one).
+func TestFilteredListingsFillPages(t *testing.T) {
+	e := newEnv(t, envOptions{auth: true})
+	e.basinAndStream("", nil)
+	for _, s := range []string{"a", "s", "s2", "t/", "t/x"} {
+		e.call("POST", "/v1/streams", map[string]any{"stream": s}, "s2-basin", testBasin).expect(t, http.StatusCreated)
+	}
+	for _, b := range []string{"aaaa-first", "zzzz-last"} {
+		e.call("POST", "/v1/basins", map[string]any{"basin": b}).expect(t, http.StatusCreated)
+	}
+	names := func(r *response, field string) []string {
+		var out map[string]json.RawMessage
+		if err := json.Unmarshal(r.body, &out); err != nil {
+			t.Fatal(err)
+		}
+		var items []struct {
+			Name string `json:"name"`
+		}
+		json.Unmarshal(out[field], &items)
+		var n []string
+		for _, i := range items {
+			n = append(n, i.Name)
+		}
+		return n
+	}
+	exact := e.issue(t, `{"id":"exact","scope":{"basins":{"exact":"`+testBasin+`"},"streams":{"exact":"s"},"ops":["list-streams","list-basins"]}}`)
+	r := e.call("GET", "/v1/streams?limit=1", nil, append(bearer(exact), "s2-basin", testBasin)...).expect(t, http.StatusOK)
+	if got := names(r, "streams"); len(got) != 1 || got[0] != "s" || strings.Contains(string(r.body), `"has_more":true`) {
+		t.Fatalf("exact set, limit 1: %s", r.body)
+	}
+	r = e.call("GET", "/v1/basins?limit=1", nil, bearer(exact)...).expect(t, http.StatusOK)
+	if got := names(r, "basins"); len(got) != 1 || got[0] != testBasin {
+		t.Fatalf("exact basin, limit 1: %s", r.body)
+	}
+	prefixed := e.issue(t, `{"id":"ns","auto_prefix_streams":true,"scope":{"basins":{"exact":"`+testBasin+`"},"streams":{"prefix":"t/"},"ops":["list-streams"]}}`)
+	r = e.call("GET", "/v1/streams?limit=1", nil, append(bearer(prefixed), "s2-basin", testBasin)...).expect(t, http.StatusOK)
+	if got := names(r, "streams"); len(got) != 1 || got[0] != "x" {
+		t.Fatalf("auto-prefix, limit 1: %s", r.body)
+	}
+}
+
+// TestEnsureNeedsWhatItDoes: an ensure that would create needs the create
+// operation, one that would change an existing resource the reconfigure
+// operation.
+func TestEnsureNeedsWhatItDoes(t *testing.T) {
+	e := newEnv(t, envOptions{auth: true})
+	e.basinAndStream("existing", nil)
+	sets := `"basins":{"prefix":""},"streams":{"prefix":""}`
+	create := e.issue(t, `{"id":"create","scope":{`+sets+`,"ops":["create-stream","create-basin"]}}`)
+	reconf := e.issue(t, `{"id":"reconf","scope":{`+sets+`,"ops":["reconfigure-stream","reconfigure-basin"]}}`)
+	hb := func(tok string) []string {
+		return append(bearer(tok), "s2-basin", testBasin, "content-type", "application/json")
+	}
+	cfg := `{"retention_policy":{"age":60}}`
+	e.call("PUT", "/v1/streams/existing", cfg, hb(create)...).expectError(t, http.StatusForbidden, "permission_denied")
+	e.call("PUT", "/v1/streams/existing", cfg, hb(reconf)...).expect(t, http.StatusOK)
+	e.call("PUT", "/v1/streams/new-one", cfg, hb(reconf)...).expectError(t, http.StatusForbidden, "permission_denied")
+	e.call("PUT", "/v1/streams/new-one", cfg, hb(create)...).expect(t, http.StatusCreated)
+	e.call("PUT", "/v1/basins/"+testBasin, `{}`, hb(create)...).expectError(t, http.StatusForbidden, "permission_denied")
+	e.call("PUT", "/v1/basins/"+testBasin+"-new", `{}`, hb(reconf)...).expectError(t, http.StatusForbidden, "permission_denied")
+	e.call("PUT", "/v1/basins/"+testBasin+"-new", `{}`, hb(create)...).expect(t, http.StatusCreated)
+}

@@ -32,24 +32,25 @@ func (s *Server) listBasins(w http.ResponseWriter, r *http.Request, _ []string) 
 	if err != nil {
 		return err
 	}
-	var visible func(string) bool
+	var keep func(*stream.BasinInfo) bool
 	if p := principal(r); p != nil && !p.IsRoot() {
 		var empty bool
 		if req.Prefix, empty = narrowPrefix(req.Prefix, p.Info.Scope.Basins); empty {
 			writeJSON(w, r, http.StatusOK, jsonListBasins{Basins: []jsonBasinInfo{}})
 			return nil
 		}
-		visible = p.Info.Scope.BasinVisible
+		keep = func(b *stream.BasinInfo) bool { return p.Info.Scope.BasinVisible(b.Name) }
 	}
-	resp, lerr := s.svc.ListBasins(r.Context(), req)
+	basins, more, lerr := fillPage(req, func(req stream.ListRequest) ([]stream.BasinInfo, bool, error) {
+		resp, err := s.svc.ListBasins(r.Context(), req)
+		return resp.Basins, resp.HasMore, err
+	}, func(b stream.BasinInfo) string { return b.Name }, keep)
 	if lerr != nil {
 		return toAPIError(lerr, fromQuery)
 	}
-	out := jsonListBasins{Basins: make([]jsonBasinInfo, 0, len(resp.Basins)), HasMore: resp.HasMore}
-	for _, b := range resp.Basins {
-		if visible == nil || visible(b.Name) {
-			out.Basins = append(out.Basins, basinInfoJSON(b))
-		}
+	out := jsonListBasins{Basins: make([]jsonBasinInfo, 0, len(basins)), HasMore: more}
+	for _, b := range basins {
+		out.Basins = append(out.Basins, basinInfoJSON(b))
 	}
 	writeJSON(w, r, http.StatusOK, out)
 	return nil
@@ -115,6 +116,12 @@ func (s *Server) ensureBasin(w http.ResponseWriter, r *http.Request, params []st
 		if derr != nil {
 			return badJSON("Failed to deserialize the JSON body into the target type: %v", derr)
 		}
+	}
+	if err := s.allowEnsure(r, auth.OpCreateBasin, auth.OpReconfigureBasin, name, "", func() error {
+		_, err := s.svc.GetBasinConfig(r.Context(), name)
+		return err
+	}); err != nil {
+		return err
 	}
 	info, res, eerr := s.svc.EnsureBasin(r.Context(), name, config)
 	if eerr != nil {

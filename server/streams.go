@@ -30,7 +30,6 @@ func streamConfigValue(c *stream.StreamConfig) stream.StreamConfig {
 }
 
 func (s *Server) listStreams(w http.ResponseWriter, r *http.Request, _ []string) error {
-	var ok bool
 	basin, err := basinFromHeader(r)
 	if err != nil {
 		return err
@@ -43,7 +42,7 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request, _ []string)
 	if err != nil {
 		return err
 	}
-	var visible func(string) bool
+	var keep func(*stream.StreamInfo) bool
 	if p := principal(r); p != nil && !p.IsRoot() {
 		req.Prefix = p.Info.StreamNameIn(req.Prefix)
 		if req.StartAfter != "" {
@@ -54,20 +53,25 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request, _ []string)
 			writeJSON(w, r, http.StatusOK, jsonListStreams{Streams: []jsonStreamInfo{}})
 			return nil
 		}
-		visible = p.Info.Scope.StreamVisible
+		keep = func(st *stream.StreamInfo) bool {
+			var ok bool
+			if !p.Info.Scope.StreamVisible(st.Name) {
+				return false
+			}
+			st.Name, ok = p.Info.StreamNameOut(st.Name)
+			return ok
+		}
 	}
-	resp, lerr := s.svc.ListStreams(r.Context(), basin, req)
+	streams, more, lerr := fillPage(req, func(req stream.ListRequest) ([]stream.StreamInfo, bool, error) {
+		resp, err := s.svc.ListStreams(r.Context(), basin, req)
+		return resp.Streams, resp.HasMore, err
+	}, func(st stream.StreamInfo) string { return st.Name }, keep)
 	if lerr != nil {
 		return toAPIError(lerr, fromQuery)
 	}
-	out := jsonListStreams{Streams: make([]jsonStreamInfo, 0, len(resp.Streams)), HasMore: resp.HasMore}
-	for _, st := range resp.Streams {
-		if visible != nil && !visible(st.Name) {
-			continue
-		}
-		if st.Name, ok = streamNameOut(r, st.Name); ok {
-			out.Streams = append(out.Streams, streamInfoJSON(st))
-		}
+	out := jsonListStreams{Streams: make([]jsonStreamInfo, 0, len(streams)), HasMore: more}
+	for _, st := range streams {
+		out.Streams = append(out.Streams, streamInfoJSON(st))
 	}
 	writeJSON(w, r, http.StatusOK, out)
 	return nil
@@ -139,6 +143,12 @@ func (s *Server) ensureStream(w http.ResponseWriter, r *http.Request, params []s
 		if config, derr = decodeStreamConfig("", body); derr != nil {
 			return badJSON("Failed to deserialize the JSON body into the target type: %v", derr)
 		}
+	}
+	if err := s.allowEnsure(r, auth.OpCreateStream, auth.OpReconfigureStream, basin, name, func() error {
+		_, err := s.svc.GetStreamConfig(r.Context(), basin, name)
+		return err
+	}); err != nil {
+		return err
 	}
 	info, res, eerr := s.svc.EnsureStream(r.Context(), basin, name, streamConfigValue(config))
 	if eerr != nil {
