@@ -101,20 +101,11 @@ func AnnounceH2(streams int) Attack {
 // append body and then send one byte every interval.
 func TrickleH1(conns int, interval time.Duration) Attack {
 	return func(ctx context.Context, t Target) error {
-		addr, basin, stream := t.Addr, t.Basin, t.Stream
-		var open []net.Conn
-		defer func() {
-			for _, c := range open {
-				c.Close()
-			}
-		}()
-		for range conns {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				return err
-			}
-			open = append(open, c)
-			fmt.Fprintf(c, "POST /v1/streams/%s/records HTTP/1.1\r\nHost: %s\r\ns2-basin: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", stream, addr, basin, t.Token, 16<<20)
+		open, err := openRequests(t.Addr, conns, fmt.Sprintf("POST /v1/streams/%s/records HTTP/1.1\r\nHost: %s\r\ns2-basin: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{",
+			t.Stream, t.Addr, t.Basin, t.Token, 16<<20))
+		defer closeAll(open)
+		if err != nil {
+			return err
 		}
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
@@ -128,6 +119,31 @@ func TrickleH1(conns int, interval time.Duration) Attack {
 				}
 			}
 		}
+	}
+}
+
+// openRequests opens n HTTP/1.1 connections to addr with a small receive
+// buffer (so that a server writing to them blocks soon) and sends the
+// start of a request on each.
+func openRequests(addr string, n int, request string) ([]net.Conn, error) {
+	var open []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return open, err
+		}
+		_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		open = append(open, c)
+		if _, err := io.WriteString(c, request); err != nil {
+			return open, err
+		}
+	}
+	return open, nil
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		c.Close()
 	}
 }
 
@@ -245,21 +261,11 @@ func S2SFrameBombs(sessions int) Attack {
 // stream over HTTP/1.1 and never reads their sockets.
 func StalledReaders(conns int) Attack {
 	return func(ctx context.Context, t Target) error {
-		addr, basin, stream := t.Addr, t.Basin, t.Stream
-		var open []net.Conn
-		defer func() {
-			for _, c := range open {
-				c.Close()
-			}
-		}()
-		for range conns {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				return err
-			}
-			_ = c.(*net.TCPConn).SetReadBuffer(4096)
-			open = append(open, c)
-			fmt.Fprintf(c, "GET /v1/streams/%s/records?seq_num=0 HTTP/1.1\r\nHost: %s\r\ns2-basin: %s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n", stream, addr, basin, t.Token)
+		open, err := openRequests(t.Addr, conns, fmt.Sprintf("GET /v1/streams/%s/records?seq_num=0 HTTP/1.1\r\nHost: %s\r\ns2-basin: %s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n",
+			t.Stream, t.Addr, t.Basin, t.Token))
+		defer closeAll(open)
+		if err != nil {
+			return err
 		}
 		<-ctx.Done()
 		return nil
