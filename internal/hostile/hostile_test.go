@@ -106,7 +106,9 @@ func TestHostileClients(t *testing.T) {
 			defer stop()
 			var wg sync.WaitGroup
 			var attackErr error
-			wg.Go(func() { attackErr = a.attack(actx, Target{Addr: srv.Addr, Basin: basin, Stream: stream, Token: rootToken}) })
+			wg.Go(func() {
+				attackErr = a.attack(actx, Target{Addr: srv.Addr, Basin: basin, Stream: stream, Token: rootToken})
+			})
 			good.Take()
 			good.Run(actx, 20*time.Millisecond)
 			wg.Wait()
