@@ -128,8 +128,10 @@ type ResolvedStreamConfig struct {
 
 // BasinConfig is a basin's configuration. DefaultStreamConfig is nil when
 // no default is set at all; inside it, unset fields are nil (not resolved)
-// and Timestamping is nil unless Mode or Uncapped is set. StreamCipher must
-// be nil: encryption is not supported and a cipher is rejected as invalid.
+// and Timestamping is nil unless Mode or Uncapped is set. StreamCipher is
+// nil or CipherAegis256 or CipherAES256GCM: the cipher given to streams
+// created afterwards (API 7.9); changing it never changes an existing
+// stream's.
 type BasinConfig struct {
 	DefaultStreamConfig  *StreamConfig
 	StreamCipher         *string
@@ -199,7 +201,7 @@ func (b BasinInfo) State() string {
 }
 
 // StreamInfo describes a stream in list/create/ensure responses. Cipher is
-// always nil in this implementation.
+// the stream's cipher (nil for none), fixed when it was created.
 type StreamInfo struct {
 	Name      string
 	CreatedAt time.Time

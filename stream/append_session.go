@@ -10,6 +10,8 @@ import (
 type AppendSession struct {
 	svc *Service
 	h   *streamHandle
+	// enc seals the session's records; nil for a stream without a cipher.
+	enc *recordCipher
 
 	submitMu sync.Mutex // orders Submit calls
 	closed   bool
@@ -19,11 +21,11 @@ type AppendSession struct {
 }
 
 func (s *Service) openAppendSession(ctx context.Context, basin, name string, opts []OpenOption) (*AppendSession, error) {
-	h, err := s.openStream(ctx, basin, name, false, opts)
+	h, enc, err := s.openStreamWithKey(ctx, basin, name, false, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &AppendSession{svc: s, h: h}, nil
+	return &AppendSession{svc: s, h: h, enc: enc}, nil
 }
 
 func (a *AppendSession) fail(err error) {

@@ -100,7 +100,7 @@ func TestBasinLifecycle(t *testing.T) {
 	}
 	_, _, err = svc.CreateBasin(ctx, "basin-three", BasinConfig{DefaultStreamConfig: &StreamConfig{RetentionPolicy: &RetentionPolicy{}}}, "")
 	wantCode(t, err, CodeInvalid)
-	_, _, err = svc.CreateBasin(ctx, "basin-three", BasinConfig{StreamCipher: str("aegis-256")}, "")
+	_, _, err = svc.CreateBasin(ctx, "basin-three", BasinConfig{StreamCipher: str("rot13")}, "")
 	wantCode(t, err, CodeInvalid)
 	wantCode(t, svc.DeleteBasin(ctx, "basin-nope"), CodeBasinNotFound)
 }

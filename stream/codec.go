@@ -97,14 +97,23 @@ func appendRecordValue(dst []byte, ts uint64, headers []Header, body []byte) []b
 	return append(dst, body...)
 }
 
-// decodeRecord decodes a stored record. The result aliases b: pass a
-// copy when b is only valid for a while (an engine iterator's value).
+// decodeRecord decodes a stored record in plain form (an encrypted one is
+// corrupt here: see decodeStored). The result aliases b: pass a copy when b
+// is only valid for a while (an engine iterator's value).
 func decodeRecord(seq uint64, b []byte) (SequencedRecord, error) {
 	if len(b) < 8 {
 		return SequencedRecord{}, fmt.Errorf("%w: record %d of %d bytes", errCorrupt, seq, len(b))
 	}
-	r := SequencedRecord{SeqNum: seq, Timestamp: binary.BigEndian.Uint64(b)}
-	b = b[8:]
+	if isSealed(b) {
+		return SequencedRecord{}, fmt.Errorf("%w: record %d is encrypted", errCorrupt, seq)
+	}
+	return decodeRecordPayload(seq, binary.BigEndian.Uint64(b), b[8:])
+}
+
+// decodeRecordPayload decodes what follows the timestamp of a plain record
+// (and what an encrypted one opens to). The result aliases b.
+func decodeRecordPayload(seq, ts uint64, b []byte) (SequencedRecord, error) {
+	r := SequencedRecord{SeqNum: seq, Timestamp: ts}
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
 		return SequencedRecord{}, fmt.Errorf("%w: record %d header count", errCorrupt, seq)

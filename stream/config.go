@@ -233,11 +233,10 @@ func validateTimestampingMode(m TimestampingMode) error {
 	return invalidf("unknown timestamping mode %q", string(m))
 }
 
-// validateCipher rejects any stream cipher: encryption (API 7.9) is not
-// implemented, which the API allows a lite server to do this way.
+// validateCipher accepts the stream ciphers of API 7.9 (or none).
 func validateCipher(c *string) error {
-	if c != nil {
-		return invalidf("stream encryption is not supported by this server")
+	if c != nil && !validCipher(*c) {
+		return invalidf("unknown stream cipher %q: expected `%s` or `%s`", *c, CipherAegis256, CipherAES256GCM)
 	}
 	return nil
 }

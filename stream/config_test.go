@@ -183,8 +183,10 @@ func TestConfigValidation(t *testing.T) {
 		{"age 0 in stream patch", validateStreamReconfiguration(StreamReconfiguration{RetentionPolicy: Some(RetentionPolicy{})}), "age must be greater than 0 seconds"},
 		{"age 0 in basin patch", validateBasinReconfiguration(BasinReconfiguration{DefaultStreamConfig: Some(StreamReconfiguration{RetentionPolicy: Some(RetentionPolicy{})})}), "age must be greater than 0 seconds"},
 		{"unknown storage class", validateStreamConfig(&StreamConfig{StorageClass: &bad}), `unknown storage class "cold"`},
-		{"cipher", validateBasinConfig(BasinConfig{StreamCipher: str("aegis-256")}), "stream encryption is not supported by this server"},
-		{"cipher patch", validateBasinReconfiguration(BasinReconfiguration{StreamCipher: Some("aes-256-gcm")}), "stream encryption is not supported by this server"},
+		{"cipher", validateBasinConfig(BasinConfig{StreamCipher: str("aegis-256")}), ""},
+		{"cipher patch", validateBasinReconfiguration(BasinReconfiguration{StreamCipher: Some("aes-256-gcm")}), ""},
+		{"unknown cipher", validateBasinConfig(BasinConfig{StreamCipher: str("rot13")}), "unknown stream cipher \"rot13\": expected `aegis-256` or `aes-256-gcm`"},
+		{"unknown cipher patch", validateBasinReconfiguration(BasinReconfiguration{StreamCipher: Some("des")}), "unknown stream cipher \"des\": expected `aegis-256` or `aes-256-gcm`"},
 		{"cipher null patch", validateBasinReconfiguration(BasinReconfiguration{StreamCipher: Null[string]()}), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,9 +7,13 @@ package stream
 // reader never holds back appends.
 
 // liveBatch is an acknowledged batch as followers see it. It is shared by
-// every follower and must not be modified.
+// every follower and must not be modified. On a stream with a cipher it
+// holds no plaintext: values are the records' stored values (envelope
+// records sealed), which each follower opens with its own session's key,
+// and records carry only positions.
 type liveBatch struct {
 	records []SequencedRecord
+	values  [][]byte
 	tail    StreamPosition
 }
 

@@ -18,6 +18,7 @@ type streamHandle struct {
 	basin, name  string
 	key          string // streamMapKey(basin, name)
 	id           uint64
+	cipher       string // "" for none; never changes
 	createdAt    time.Time
 	configuredAt time.Time
 
@@ -93,7 +94,7 @@ func (s *Service) loadStreamLocked(ctx context.Context, basin, name string) (*st
 		}
 	}
 	h := &streamHandle{
-		svc: s, basin: basin, name: name, key: key, id: m.ID,
+		svc: s, basin: basin, name: name, key: key, id: m.ID, cipher: m.Cipher,
 		createdAt: m.CreatedAt, configuredAt: m.ConfiguredAt,
 		cfg: m.Config, next: st, durable: st,
 		followers: map[*follower]struct{}{},

@@ -36,8 +36,9 @@ type ImportRecord struct {
 // batch imported into a stream that never held a record may start at any
 // sequence number (everything below it counts as trimmed, as it was at the
 // source); every later batch must start at the stream's tail, else a
-// *SeqNumMismatchError says where.
-func (s *Service) Import(ctx context.Context, basin, name string, recs []ImportRecord) (AppendAck, error) {
+// *SeqNumMismatchError says where. A stream with a cipher needs the key
+// (WithEncryptionKey), and the records are sealed like appended ones.
+func (s *Service) Import(ctx context.Context, basin, name string, recs []ImportRecord, opts ...OpenOption) (AppendAck, error) {
 	if len(recs) == 0 {
 		return AppendAck{}, invalidf("record batch must not be empty")
 	}
@@ -59,7 +60,7 @@ func (s *Service) Import(ctx context.Context, basin, name string, recs []ImportR
 		return AppendAck{}, err
 	}
 	v.imported = spec
-	sess, err := s.openAppendSession(ctx, basin, name, nil)
+	sess, err := s.openAppendSession(ctx, basin, name, opts)
 	if err != nil {
 		return AppendAck{}, err
 	}
@@ -93,7 +94,7 @@ func (s *Service) FinishImport(ctx context.Context, basin, name string, tail Str
 	if err := ValidateFencingToken(token); err != nil {
 		return err
 	}
-	h, err := s.openStream(ctx, basin, name, false, nil)
+	h, _, err := s.openStream(ctx, basin, name, false, nil)
 	if err != nil {
 		return err
 	}

@@ -31,8 +31,11 @@ func (m *basinMeta) info(name string) BasinInfo {
 type streamMeta struct {
 	// ID names the stream in state, record and index keys. It is never
 	// reused, so a re-created stream shares nothing with its predecessor.
-	ID          uint64
-	Config      ResolvedStreamConfig
+	ID     uint64
+	Config ResolvedStreamConfig
+	// Cipher is the stream's cipher, "" for none: the basin's
+	// stream_cipher when the stream was created, never changed (API 7.9).
+	Cipher      string `json:",omitempty"`
 	CreatedAt   time.Time
 	CreationKey string `json:",omitempty"`
 	// ConfiguredAt is when the stream was created or last reconfigured,
@@ -41,7 +44,11 @@ type streamMeta struct {
 }
 
 func (m *streamMeta) info(name string) StreamInfo {
-	return StreamInfo{Name: name, CreatedAt: m.CreatedAt}
+	info := StreamInfo{Name: name, CreatedAt: m.CreatedAt}
+	if m.Cipher != "" {
+		info.Cipher = ptr(m.Cipher)
+	}
+	return info
 }
 
 // creationKey is stored with a created resource and compared on a repeated

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math"
@@ -25,6 +26,10 @@ var errSessionClosed = errors.New("stream: read session closed")
 type ReadSession struct {
 	svc *Service
 	h   *streamHandle
+	// enc opens the stream's sealed records with the session's key; nil
+	// for a stream without a cipher. arena holds what it opened.
+	enc   *recordCipher
+	arena recordArena
 
 	pos       uint64 // next sequence number to deliver
 	countLeft uint64 // math.MaxUint64 when unlimited
@@ -103,11 +108,11 @@ func (s *Service) startRead(ctx context.Context, basin, name string, req ReadReq
 	if err := validateReadRequest(req); err != nil {
 		return nil, err
 	}
-	h, err := s.openStream(ctx, basin, name, true, opts)
+	h, enc, err := s.openStreamWithKey(ctx, basin, name, true, opts)
 	if err != nil {
 		return nil, err
 	}
-	r := &ReadSession{svc: s, h: h, countLeft: math.MaxUint64, bytesLeft: math.MaxUint64, until: math.MaxUint64}
+	r := &ReadSession{svc: s, h: h, enc: enc, countLeft: math.MaxUint64, bytesLeft: math.MaxUint64, until: math.MaxUint64}
 	if err := r.resolveStart(ctx, req, unary); err != nil {
 		h.release()
 		return nil, err
@@ -252,6 +257,7 @@ func (r *ReadSession) catchUp(ctx context.Context) (b ReadBatch, ok bool, err er
 		return ReadBatch{Records: records}, true, nil
 	}
 	r.closeStore()
+	r.arena.reset() // live batches get buffers of their own size
 	if !r.mayFollow {
 		r.done = true
 		return ReadBatch{}, false, nil
@@ -337,14 +343,21 @@ func (r *ReadSession) readStorage(ctx context.Context, tail uint64) ([]Sequenced
 	var out []SequencedRecord
 	var batchBytes uint64
 	for ; ok; ok = it.Next() {
-		// The record aliases the engine's value, which may be retained.
-		rec, err := decodeRecord(recordSeq(it.Key()), it.Value())
+		if len(out) == MaxBatchRecords {
+			return out, nil // batch full; the iterator stays at the rest
+		}
+		if r.endsBefore(it.Value()) {
+			return out, nil
+		}
+		// A plain record aliases the engine's value, which may be
+		// retained; a sealed one is opened into the session's arena.
+		rec, err := decodeStored(r.enc, &r.arena, r.h.id, recordSeq(it.Key()), it.Value())
 		if err != nil {
 			r.closeStore()
-			return nil, storageError("read", err)
+			return nil, decryptError("read", err)
 		}
 		size := rec.MeteredBytes()
-		if len(out) == MaxBatchRecords || batchBytes+size > MaxBatchBytes {
+		if batchBytes+size > MaxBatchBytes {
 			return out, nil // batch full; the iterator stays at the rest
 		}
 		if !r.admit(rec, size) {
@@ -369,6 +382,18 @@ func (r *ReadSession) closeStore() {
 		_ = r.store.Close()
 		r.store = nil
 	}
+}
+
+// endsBefore applies the limits that need no decoding (count, until on the
+// timestamp, which every stored form has in clear) to the stored value of
+// the next record, ending the session if one is reached: a record the
+// session will not deliver is not opened.
+func (r *ReadSession) endsBefore(val []byte) bool {
+	if r.countLeft == 0 || (r.hasUntil && len(val) >= 8 && binary.BigEndian.Uint64(val) >= r.until) {
+		r.done = true
+		return true
+	}
+	return false
 }
 
 // admit applies until and the count and bytes limits to the next record,
@@ -437,9 +462,31 @@ func (r *ReadSession) fromLive(lb *liveBatch) (ReadBatch, bool, error) {
 		r.follower = nil
 		return ReadBatch{}, false, nil
 	}
-	recs = recs[r.pos-recs[0].SeqNum:]
+	skip := r.pos - recs[0].SeqNum
+	recs = recs[skip:]
+	var values [][]byte
+	if lb.values != nil {
+		// A stream with a cipher: open the records with this session's
+		// key, into a buffer of the batch's size.
+		values = lb.values[skip:]
+		n := 0
+		for _, v := range values {
+			n += len(v)
+		}
+		r.arena = recordArena{buf: make([]byte, 0, n)}
+		defer r.arena.reset()
+	}
 	var out []SequencedRecord
-	for _, rec := range recs {
+	for i, rec := range recs {
+		if values != nil {
+			if r.endsBefore(values[i]) {
+				break
+			}
+			var err error
+			if rec, err = decodeStored(r.enc, &r.arena, r.h.id, rec.SeqNum, values[i]); err != nil {
+				return ReadBatch{}, false, decryptError("read", err)
+			}
+		}
 		if !r.admit(rec, rec.MeteredBytes()) {
 			break
 		}

@@ -36,9 +36,12 @@ type appendEntry struct {
 	start    StreamPosition
 	end      StreamPosition
 	records  []SequencedRecord
-	metered  int64
-	future   *AppendFuture
-	session  *AppendSession
+	// values are the stored values of records on a stream with a cipher
+	// (records then carry positions only); nil otherwise.
+	values  [][]byte
+	metered int64
+	future  *AppendFuture
+	session *AppendSession
 	// indexCleanup is a trim point whose index entries could not be
 	// deleted in the batch itself; 0 if none.
 	indexCleanup uint64
@@ -103,7 +106,14 @@ func (h *streamHandle) sequence(ctx context.Context, v *validatedInput, fut *App
 	}
 	var b *engine.Batch
 	if e.rejected == nil {
-		b, e.rejected = h.buildBatchLocked(v, &st, e)
+		var enc *recordCipher
+		if sess != nil {
+			enc = sess.enc
+		}
+		b, e.rejected, err = h.buildBatchLocked(v, &st, e, enc)
+		if err != nil {
+			return nil, storageError("append", err)
+		}
 	}
 	// Every queued entry counts as work Close waits for.
 	if !h.svc.startWork() {
@@ -131,15 +141,27 @@ func (h *streamHandle) sequence(ctx context.Context, v *validatedInput, fut *App
 }
 
 // buildBatchLocked assigns sequence numbers and timestamps (API 7.5),
-// applies commands to st and encodes everything the batch changes.
-func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *appendEntry) (*engine.Batch, error) {
+// applies commands to st and encodes everything the batch changes. With a
+// cipher (enc) every envelope record is sealed here, where its position is
+// known. rejected is a failure of the batch that is reported in order; err
+// means nothing could be built.
+func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *appendEntry, enc *recordCipher) (b *engine.Batch, rejected, err error) {
 	cfg := h.cfg
 	in := v.in
 	now := h.svc.nowMillis()
 	first := st.next
 	prev := st.lastTimestamp
 	records := make([]SequencedRecord, len(in.Records))
+	sealed := 0
 	for i, r := range in.Records {
+		if enc != nil && v.commands[i].kind == notCommand {
+			// The reference's check and wording (AES-256-GCM's nonce
+			// budget; AEGIS-256 allows every sequence number).
+			if seq := first + uint64(i); seq > enc.maxSeqNum() {
+				return nil, invalidf("max assignable sequence number is %d; attempted %d", enc.maxSeqNum(), seq), nil
+			}
+			sealed++
+		}
 		if v.imported != nil {
 			// Imported records keep their timestamps (admitImport and
 			// Import checked they never go back).
@@ -153,7 +175,7 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 			ts = now
 		case TimestampingClientRequire:
 			if r.Timestamp == nil {
-				return nil, invalidf("record timestamp was required but was missing")
+				return nil, invalidf("record timestamp was required but was missing"), nil
 			}
 			ts = *r.Timestamp
 		default:
@@ -173,16 +195,39 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 	if rp := cfg.RetentionPolicy; !rp.Infinite && rp.AgeSecs <= uint64(maxExpirySecs) {
 		expiresAt = h.svc.now().Add(time.Duration(rp.AgeSecs) * time.Second)
 	}
-	b := engine.NewBatch()
+	var nonces []byte
+	if sealed > 0 {
+		if nonces, err = enc.newNonces(sealed); err != nil {
+			return nil, nil, err
+		}
+	}
+	b = engine.NewBatch()
 	// Each record's value is encoded straight into the batch's memory:
 	// the one copy of its body that the server keeps. Followers keep the
 	// records after the caller got its ack and may reuse its buffers, so
 	// their records alias that copy too (it never changes once submitted).
 	// The batch copies keys, so one scratch buffer serves them all.
+	//
+	// With a cipher, followers get the stored values instead (sealed,
+	// and commands in clear): each opens them with its own key, so no
+	// follower ever sees plaintext through another's session.
 	var scratch []byte
+	var values [][]byte
+	if enc != nil {
+		values = make([][]byte, len(records))
+	}
 	for i := range records {
 		r := &records[i]
 		scratch = appendRecordKey(scratch[:0], h.id, r.SeqNum)
+		if enc != nil && v.commands[i].kind == notCommand {
+			val := b.SetDeferred(scratch, enc.sealedRecordLen(r.Headers, r.Body), expiresAt)
+			enc.sealRecord(val, nonces, h.id, r.SeqNum, r.Timestamp, r.Headers, r.Body)
+			nonces = nonces[enc.nonceLen():]
+			values[i] = val
+			r.Headers, r.Body = nil, nil
+			b.SetWithExpiry(appendIndexKey(scratch[:0], h.id, r.Timestamp, r.SeqNum), nil, expiresAt)
+			continue
+		}
 		val := b.SetDeferred(scratch, recordValueLen(r.Headers, r.Body), expiresAt)
 		appendRecordValue(val[:0], r.Timestamp, r.Headers, r.Body)
 		bodyAt := len(val) - len(r.Body)
@@ -196,6 +241,9 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 		r.Body = nil
 		if bodyAt < len(val) {
 			r.Body = val[bodyAt:len(val):len(val)]
+		}
+		if values != nil {
+			values[i] = val
 		}
 		b.SetWithExpiry(appendIndexKey(scratch[:0], h.id, r.Timestamp, r.SeqNum), nil, expiresAt)
 	}
@@ -231,10 +279,10 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 	st.lastAppendMillis = now
 	b.Set(stateKey(h.id), encodeState(*st))
 
-	e.records = records
+	e.records, e.values = records, values
 	e.start = StreamPosition{SeqNum: first, Timestamp: records[0].Timestamp}
 	e.end = StreamPosition{SeqNum: st.next, Timestamp: prev}
-	return b, nil
+	return b, nil, nil
 }
 
 // queueHasFailureLocked reports an entry whose write already failed but
@@ -326,7 +374,7 @@ func (h *streamHandle) drain() {
 		default:
 			h.durable = e.after
 			ack = AppendAck{Start: e.start, End: e.end, Tail: h.durable.tail()}
-			h.broadcastLocked(&liveBatch{records: e.records, tail: ack.Tail})
+			h.broadcastLocked(&liveBatch{records: e.records, values: e.values, tail: ack.Tail})
 		}
 		h.mu.Unlock()
 

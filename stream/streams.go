@@ -47,7 +47,7 @@ func (s *Service) createStream(ctx context.Context, basin, name string, config S
 		}
 		return StreamInfo{}, "", streamExists(basin, name)
 	}
-	m, err = s.putNewStream(ctx, basin, name, resolveStreamConfig(&config, bm.Config.DefaultStreamConfig), key)
+	m, err = s.putNewStream(ctx, basin, name, resolveStreamConfig(&config, bm.Config.DefaultStreamConfig), bm.Config.StreamCipher, key)
 	if err != nil {
 		return StreamInfo{}, "", err
 	}
@@ -76,7 +76,7 @@ func (s *Service) ensureStream(ctx context.Context, basin, name string, config S
 		return StreamInfo{}, "", err
 	}
 	if m == nil {
-		m, err = s.putNewStream(ctx, basin, name, resolved, "")
+		m, err = s.putNewStream(ctx, basin, name, resolved, bm.Config.StreamCipher, "")
 		if err != nil {
 			return StreamInfo{}, "", err
 		}
@@ -208,7 +208,8 @@ func (s *Service) checkTail(ctx context.Context, basin, name string, opts []Open
 	if err := validateStreamAddress(basin, name); err != nil {
 		return StreamPosition{}, err
 	}
-	h, err := s.openStream(ctx, basin, name, true, opts)
+	// No key: the tail of a stream with a cipher is no secret.
+	h, _, err := s.openStream(ctx, basin, name, true, opts)
 	if err != nil {
 		return StreamPosition{}, err
 	}
@@ -221,6 +222,8 @@ type openOptions struct {
 	// createConfig is the stream's own config layer if the call
 	// auto-creates it; nil means the basin defaults alone.
 	createConfig *StreamConfig
+	// key is the request's encryption key, nil if it carried none.
+	key *EncryptionKey
 }
 
 // collectOpenOptions applies opts and validates the result.
@@ -237,41 +240,58 @@ func collectOpenOptions(opts []OpenOption) (openOptions, error) {
 
 // openStream returns a referenced handle of an existing stream, creating
 // the stream first if it is missing and the basin says so
-// (create_stream_on_read when forRead, else create_stream_on_append).
-func (s *Service) openStream(ctx context.Context, basin, name string, forRead bool, opts []OpenOption) (*streamHandle, error) {
+// (create_stream_on_read when forRead, else create_stream_on_append), and
+// the call's options.
+func (s *Service) openStream(ctx context.Context, basin, name string, forRead bool, opts []OpenOption) (*streamHandle, openOptions, error) {
 	if err := validateStreamAddress(basin, name); err != nil {
-		return nil, err
+		return nil, openOptions{}, err
 	}
 	o, err := collectOpenOptions(opts)
 	if err != nil {
-		return nil, err
+		return nil, openOptions{}, err
 	}
 	h, err := s.acquireStream(ctx, basin, name)
 	if err != nil || h != nil {
-		return h, err
+		return h, o, err
 	}
 	bm, err := s.getBasinMeta(ctx, basin)
 	if err != nil {
-		return nil, err
+		return nil, o, err
 	}
 	if bm == nil {
-		return nil, basinNotFound(basin)
+		return nil, o, basinNotFound(basin)
 	}
 	auto := bm.Config.CreateStreamOnAppend
 	if forRead {
 		auto = bm.Config.CreateStreamOnRead
 	}
 	if !auto {
-		return nil, streamNotFound(basin, name)
+		return nil, o, streamNotFound(basin, name)
 	}
 	if err := s.autoCreateStream(ctx, basin, name, o.createConfig); err != nil {
-		return nil, err
+		return nil, o, err
 	}
 	h, err = s.acquireStream(ctx, basin, name)
 	if err == nil && h == nil {
 		err = streamNotFound(basin, name) // deleted again meanwhile
 	}
-	return h, err
+	return h, o, err
+}
+
+// openStreamWithKey is openStream for an append or a read: it also builds
+// the stream's record cipher from the call's key (nil for a stream without
+// a cipher), after any auto-create, as the reference does.
+func (s *Service) openStreamWithKey(ctx context.Context, basin, name string, forRead bool, opts []OpenOption) (*streamHandle, *recordCipher, error) {
+	h, o, err := s.openStream(ctx, basin, name, forRead, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := resolveCipher(h.cipher, o.key)
+	if err != nil {
+		h.release()
+		return nil, nil, err
+	}
+	return h, c, nil
 }
 
 // autoCreateStream creates a missing stream with config (nil: none) over
@@ -289,7 +309,7 @@ func (s *Service) autoCreateStream(ctx context.Context, basin, name string, conf
 	if err != nil || m != nil {
 		return err
 	}
-	_, err = s.putNewStream(ctx, basin, name, resolveStreamConfig(config, bm.Config.DefaultStreamConfig), "")
+	_, err = s.putNewStream(ctx, basin, name, resolveStreamConfig(config, bm.Config.DefaultStreamConfig), bm.Config.StreamCipher, "")
 	return err
 }
 
@@ -309,14 +329,18 @@ func (s *Service) activeBasin(ctx context.Context, basin string) (*basinMeta, er
 }
 
 // putNewStream writes a new stream's metadata, initial state and, if
-// enabled, its delete-on-empty marker in one batch.
-func (s *Service) putNewStream(ctx context.Context, basin, name string, cfg ResolvedStreamConfig, key string) (*streamMeta, error) {
+// enabled, its delete-on-empty marker in one batch. cipher is the basin's
+// stream_cipher (nil for none), which the stream keeps for good.
+func (s *Service) putNewStream(ctx context.Context, basin, name string, cfg ResolvedStreamConfig, cipher *string, key string) (*streamMeta, error) {
 	id, err := s.ids.allocate(ctx, s.db)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
 	m := &streamMeta{ID: id, Config: cfg, CreatedAt: now, CreationKey: key, ConfiguredAt: now}
+	if cipher != nil {
+		m.Cipher = *cipher
+	}
 	b := engine.NewBatch()
 	b.Set(streamMetaKey(basin, name), encodeMeta(m))
 	b.Set(stateKey(id), encodeState(streamState{}))
