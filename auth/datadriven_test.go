@@ -1,29 +1,23 @@
 package auth
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/s2lite/s2lite/internal/datadriven"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite testdata expectations with actual output")
 
-// A testdata script is a sequence of cases separated by blank lines, with
-// '#' comment lines between them:
-//
-//	command [arg=value ...]
-//	input lines
-//	----
-//	expected output lines
-//
+// TestDataDriven runs the scripts in testdata (format in package
+// internal/datadriven); -rewrite records the actual outputs in them. A
+// file's cases share one scope, issuer (root at the start) and token.
 // Commands:
 //
 //	groups
@@ -48,58 +42,12 @@ var rewrite = flag.Bool("rewrite", false, "rewrite testdata expectations with ac
 //	hash key=hex
 //	    input: one secret per line; prints the hash in hex.
 func TestDataDriven(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no testdata")
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) { runScript(t, file) })
-	}
-}
-
-type scriptCase struct {
-	comments []string
-	line     int
-	cmd      string
-	input    []string
-	expected []string
-}
-
-func parseScript(t *testing.T, file string) []scriptCase {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	var (
-		cases    []scriptCase
-		comments []string
-	)
-	for i := 0; i < len(lines); {
-		if l := strings.TrimSpace(lines[i]); l == "" || strings.HasPrefix(l, "#") {
-			if l != "" {
-				comments = append(comments, lines[i])
-			}
-			i++
-			continue
-		}
-		c := scriptCase{comments: comments, line: i + 1, cmd: lines[i]}
-		comments = nil
-		for i++; i < len(lines) && lines[i] != "----"; i++ {
-			c.input = append(c.input, lines[i])
-		}
-		if i == len(lines) {
-			t.Fatalf("%s:%d: missing ----", file, c.line)
-		}
-		for i++; i < len(lines) && lines[i] != ""; i++ {
-			c.expected = append(c.expected, lines[i])
-		}
-		cases = append(cases, c)
-	}
-	return cases
+	datadriven.Walk(t, "testdata/*.txt", func(t *testing.T, file string) {
+		st := &scriptState{issuer: Root()}
+		datadriven.Run(t, file, *rewrite, func(c *datadriven.Case) string {
+			return strings.Join(st.run(t, c), "\n")
+		})
+	})
 }
 
 type scriptState struct {
@@ -108,54 +56,13 @@ type scriptState struct {
 	token  *TokenInfo
 }
 
-func runScript(t *testing.T, file string) {
-	cases := parseScript(t, file)
-	st := &scriptState{issuer: Root()}
-	var out strings.Builder
-	for i := range cases {
-		c := &cases[i]
-		got := st.run(t, file, c)
-		if *rewrite {
-			c.expected = got
-		} else if strings.Join(got, "\n") != strings.Join(c.expected, "\n") {
-			t.Errorf("%s:%d: %s\ngot:\n%s\nwant:\n%s", file, c.line, c.cmd,
-				strings.Join(got, "\n"), strings.Join(c.expected, "\n"))
-		}
-		for _, l := range c.comments {
-			out.WriteString(l + "\n")
-		}
-		out.WriteString(c.cmd + "\n")
-		for _, l := range c.input {
-			out.WriteString(l + "\n")
-		}
-		out.WriteString("----\n")
-		for _, l := range c.expected {
-			out.WriteString(l + "\n")
-		}
-		if i < len(cases)-1 {
-			out.WriteString("\n")
-		}
-	}
-	if *rewrite {
-		if err := os.WriteFile(file, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func (st *scriptState) run(t *testing.T, file string, c *scriptCase) []string {
-	fields := strings.Fields(c.cmd)
-	args := map[string]string{}
-	for _, f := range fields[1:] {
-		k, v, _ := strings.Cut(f, "=")
-		args[k] = v
-	}
-	input := strings.Join(c.input, "\n")
+func (st *scriptState) run(t *testing.T, c *datadriven.Case) []string {
+	input := c.InputText()
 	fail := func(format string, a ...any) []string {
-		t.Fatalf("%s:%d: %s", file, c.line, fmt.Sprintf(format, a...))
+		t.Fatalf("%s: %s", c.Pos(), fmt.Sprintf(format, a...))
 		return nil
 	}
-	switch fields[0] {
+	switch c.Name {
 	case "groups":
 		var out []string
 		for _, g := range []Group{GroupAccount, GroupBasin, GroupStream} {
@@ -171,7 +78,7 @@ func (st *scriptState) run(t *testing.T, file string, c *scriptCase) []string {
 
 	case "decode":
 		var v any
-		switch args["type"] {
+		switch typ := c.Arg("type").Value; typ {
 		case "resource-set":
 			v = new(ResourceSet)
 		case "scope":
@@ -179,7 +86,7 @@ func (st *scriptState) run(t *testing.T, file string, c *scriptCase) []string {
 		case "token-info":
 			v = new(TokenInfo)
 		default:
-			return fail("unknown type %q", args["type"])
+			return fail("unknown type %q", typ)
 		}
 		if err := json.Unmarshal([]byte(input), v); err != nil {
 			return []string{"error: " + err.Error()}
@@ -194,7 +101,7 @@ func (st *scriptState) run(t *testing.T, file string, c *scriptCase) []string {
 
 	case "allows":
 		var out []string
-		for _, l := range c.input {
+		for _, l := range c.Input {
 			f := splitQuoted(t, l)
 			for len(f) < 3 {
 				f = append(f, "")
@@ -212,7 +119,7 @@ func (st *scriptState) run(t *testing.T, file string, c *scriptCase) []string {
 
 	case "visible":
 		var out []string
-		for _, l := range c.input {
+		for _, l := range c.Input {
 			f := splitQuoted(t, l)
 			var ok bool
 			switch f[0] {
@@ -242,9 +149,9 @@ func (st *scriptState) run(t *testing.T, file string, c *scriptCase) []string {
 		return []string{mustJSON(t, ti)}
 
 	case "validate":
-		now, err := time.Parse(time.RFC3339, args["now"])
+		now, err := c.Arg("now").Time(time.RFC3339)
 		if err != nil {
-			return fail("validate: now: %v", err)
+			return fail("validate: %v", err)
 		}
 		req, err := DecodeTokenInfo([]byte(input))
 		if err == nil {
@@ -269,7 +176,7 @@ func (st *scriptState) run(t *testing.T, file string, c *scriptCase) []string {
 
 	case "autoprefix":
 		var out []string
-		for _, l := range c.input {
+		for _, l := range c.Input {
 			f := splitQuoted(t, l)
 			switch f[0] {
 			case "in":
@@ -288,22 +195,22 @@ func (st *scriptState) run(t *testing.T, file string, c *scriptCase) []string {
 		return out
 
 	case "hash":
-		key, err := hex.DecodeString(args["key"])
+		key, err := c.Arg("key").Hex()
 		if err != nil {
-			return fail("hash: key: %v", err)
+			return fail("hash: %v", err)
 		}
 		h, err := NewHasher(key)
 		if err != nil {
 			return []string{"error: " + err.Error()}
 		}
 		out := []string{"key-id " + h.KeyID()}
-		for _, l := range c.input {
+		for _, l := range c.Input {
 			sum := h.Hash(l)
 			out = append(out, fmt.Sprintf("%q -> %x", l, sum))
 		}
 		return out
 	}
-	return fail("unknown command %q", fields[0])
+	return fail("unknown command %q", c.Name)
 }
 
 // splitQuoted splits a line on spaces, unquoting Go-quoted fields.

@@ -4,23 +4,18 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/s2lite/s2lite/internal/datadriven"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite testdata expectations with actual output")
 
-// A testdata script is a sequence of cases separated by blank lines:
-//
-//	command [arg=value ...]
-//	input lines
-//	----
-//	expected output lines
-//
-// Commands:
+// TestDataDriven runs the scripts in testdata (format in package
+// internal/datadriven); -rewrite records the actual outputs in them. A
+// file's cases share the table of its last build. Commands:
 //
 //	build [block-size=N] [restart-interval=N] [compression=on|off]
 //	    input: "user.SET.seq:value", "user.DEL.seq", optionally followed by
@@ -32,114 +27,41 @@ var rewrite = flag.Bool("rewrite", false, "rewrite testdata expectations with ac
 //	rangedels
 //	    prints the table's range deletions.
 func TestDataDriven(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no testdata")
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) { runScript(t, file) })
-	}
+	datadriven.Walk(t, "testdata/*.txt", func(t *testing.T, file string) {
+		var r *Reader
+		datadriven.Run(t, file, *rewrite, func(c *datadriven.Case) string {
+			var got []string
+			switch c.Name {
+			case "build":
+				var err error
+				r, got, err = scriptBuild(c.Args, c.Input)
+				if err != nil {
+					got = []string{"error: " + err.Error()}
+				}
+			case "iter", "get", "rangedels":
+				if r == nil {
+					t.Fatalf("%s: %s before build", c.Pos(), c.Name)
+				}
+				got = scriptRead(t, r, c.Name, c.Input)
+			default:
+				t.Fatalf("%s: unknown command %q", c.Pos(), c.Name)
+			}
+			return strings.Join(got, "\n")
+		})
+	})
 }
 
-type scriptCase struct {
-	comments []string // comment lines before the case, kept by -rewrite
-	line     int
-	cmd      string
-	input    []string
-	expected []string
-}
-
-func parseScript(t *testing.T, file string) []scriptCase {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	var (
-		cases    []scriptCase
-		comments []string
-	)
-	for i := 0; i < len(lines); {
-		if l := strings.TrimSpace(lines[i]); l == "" || strings.HasPrefix(l, "#") {
-			if l != "" {
-				comments = append(comments, lines[i])
-			}
-			i++
-			continue
-		}
-		c := scriptCase{comments: comments, line: i + 1, cmd: lines[i]}
-		comments = nil
-		for i++; i < len(lines) && lines[i] != "----"; i++ {
-			c.input = append(c.input, lines[i])
-		}
-		if i == len(lines) {
-			t.Fatalf("%s:%d: missing ----", file, c.line)
-		}
-		for i++; i < len(lines) && lines[i] != ""; i++ {
-			c.expected = append(c.expected, lines[i])
-		}
-		cases = append(cases, c)
-	}
-	return cases
-}
-
-func runScript(t *testing.T, file string) {
-	var (
-		r   *Reader
-		out strings.Builder
-	)
-	for _, c := range parseScript(t, file) {
-		fields := strings.Fields(c.cmd)
-		var got []string
-		switch fields[0] {
-		case "build":
-			var err error
-			r, got, err = scriptBuild(fields[1:], c.input)
-			if err != nil {
-				got = []string{"error: " + err.Error()}
-			}
-		case "iter", "get", "rangedels":
-			if r == nil {
-				t.Fatalf("%s:%d: %s before build", file, c.line, fields[0])
-			}
-			got = scriptRead(t, r, fields[0], c.input)
-		default:
-			t.Fatalf("%s:%d: unknown command %q", file, c.line, fields[0])
-		}
-		if *rewrite {
-			for _, l := range c.comments {
-				fmt.Fprintf(&out, "%s\n", l)
-			}
-			fmt.Fprintf(&out, "%s\n", strings.Join(append([]string{c.cmd}, c.input...), "\n"))
-			fmt.Fprintf(&out, "----\n%s\n\n", strings.Join(got, "\n"))
-			continue
-		}
-		if g, w := strings.Join(got, "\n"), strings.Join(c.expected, "\n"); g != w {
-			t.Errorf("%s:%d: %s\ngot:\n%s\nwant:\n%s", file, c.line, c.cmd, g, w)
-		}
-	}
-	if *rewrite {
-		if err := os.WriteFile(file, []byte(strings.TrimRight(out.String(), "\n")+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func scriptBuild(args, input []string) (*Reader, []string, error) {
+func scriptBuild(args []datadriven.Arg, input []string) (*Reader, []string, error) {
 	var opts WriterOptions
 	for _, a := range args {
-		k, v, _ := strings.Cut(a, "=")
 		var err error
-		switch k {
+		switch a.Key {
 		case "block-size":
-			opts.BlockSize, err = strconv.Atoi(v)
+			opts.BlockSize, err = a.Int()
 		case "restart-interval":
-			opts.RestartInterval, err = strconv.Atoi(v)
+			opts.RestartInterval, err = a.Int()
 		case "compression":
-			opts.DisableCompression = v == "off"
+			opts.DisableCompression = a.Value == "off"
 		default:
 			err = fmt.Errorf("unknown argument %q", a)
 		}
