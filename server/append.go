@@ -28,13 +28,11 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, params []string)
 	if err != nil {
 		return err
 	}
-	if err := checkEncryptionKey(r); err != nil {
-		return err
-	}
-	opts, err := autoCreateOptions(r)
+	opts, key, err := dataPlaneOptions(r)
 	if err != nil {
 		return err
 	}
+	defer key.Zero()
 	ct := contentType(r)
 	if ct == mediaTypeS2S {
 		return s.appendSession(w, r, basin, name, opts)

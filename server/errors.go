@@ -163,6 +163,12 @@ func toAPIError(err error, src nameSource) *apiError {
 		}{positionJSON(rng.Tail)})
 		return &apiError{status: http.StatusRequestedRangeNotSatisfiable, body: body, cause: err}
 	}
+	var key *stream.EncryptionKeyError
+	if errors.As(err, &key) {
+		e := badHeader("%s", key.Message)
+		e.cause = err
+		return e
+	}
 	var name *stream.InvalidNameError
 	if errors.As(err, &name) {
 		e := invalidName(src, name.Message)

@@ -43,6 +43,15 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request, params []
 	if err != nil {
 		return err
 	}
+	key, aerr := encryptionKey(r)
+	if aerr != nil {
+		return aerr
+	}
+	defer key.Zero()
+	var opts []stream.OpenOption
+	if key != nil {
+		opts = append(opts, stream.WithEncryptionKey(key))
+	}
 	body, aerr := readJSONBody(r, false)
 	if aerr != nil {
 		return aerr
@@ -74,7 +83,7 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request, params []
 		recs[i] = rec
 	}
 	if len(recs) > 0 {
-		if _, err := s.svc.Import(r.Context(), basin, name, recs); err != nil {
+		if _, err := s.svc.Import(r.Context(), basin, name, recs, opts...); err != nil {
 			return toAPIError(err, fromJSON)
 		}
 	}

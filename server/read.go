@@ -61,13 +61,11 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, params []string) e
 	if err != nil {
 		return err
 	}
-	if err := checkEncryptionKey(r); err != nil {
-		return err
-	}
-	opts, err := autoCreateOptions(r)
+	opts, key, err := dataPlaneOptions(r)
 	if err != nil {
 		return err
 	}
+	defer key.Zero()
 	switch {
 	case contentType(r) == mediaTypeS2S:
 		return s.readSessionS2S(w, r, basin, name, req, opts)

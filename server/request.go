@@ -116,19 +116,44 @@ func parseFormat(r *http.Request) (recordFormat, *apiError) {
 	return formatRaw, badHeader("invalid `s2-format` header: expected `raw` or `base64`")
 }
 
-// checkEncryptionKey validates the optional s2-encryption-key header. No
-// stream of this server has a cipher (the stream package rejects them), so
-// a well-formed key is then ignored, as the API prescribes for streams
-// without one.
-func checkEncryptionKey(r *http.Request) *apiError {
+// maxEncryptionKeyText bounds the trimmed s2-encryption-key header: the
+// base64 of a 32-byte key.
+const maxEncryptionKeyText = 44
+
+// encryptionKey parses the optional s2-encryption-key header (API 7.9):
+// nil when absent. Its length is checked here for every stream (the
+// reference's wording); whether it is valid base64 of a 32-byte key
+// matters, and is answered, only for a stream with a cipher. The caller
+// zeroes the key once the request or session has ended.
+func encryptionKey(r *http.Request) (*stream.EncryptionKey, *apiError) {
 	v, ok, err := headerValue(r, headerEncryptionKey)
 	if err != nil || !ok {
-		return err
+		return nil, err
 	}
-	if n := len(strings.TrimSpace(v)); n < 1 || n > 44 {
-		return badHeader("invalid `s2-encryption-key` header: expected a base64 encoded 32-byte key")
+	v = strings.TrimSpace(v)
+	if n := len(v); n < 1 || n > maxEncryptionKeyText {
+		return nil, badHeader("Invalid header `s2-encryption-key`: invalid encryption key: key material length %d is out of range", n)
 	}
-	return nil
+	return stream.ParseEncryptionKey(v), nil
+}
+
+// dataPlaneOptions are the open options of an append or read: the
+// auto-create config of s2-stream-config and the encryption key. Zero the
+// key (nil when none) when the request or session ends.
+func dataPlaneOptions(r *http.Request) ([]stream.OpenOption, *stream.EncryptionKey, *apiError) {
+	key, err := encryptionKey(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := autoCreateOptions(r)
+	if err != nil {
+		key.Zero()
+		return nil, nil, err
+	}
+	if key != nil {
+		opts = append(opts, stream.WithEncryptionKey(key))
+	}
+	return opts, key, nil
 }
 
 // mediaType is the first media type of a comma-separated header value,
