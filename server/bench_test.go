@@ -26,8 +26,20 @@ const benchStreamBytes = 1024 * 1000 * 16
 func benchStream(b *testing.B) *env { return benchStreamOn(b, objstore.NewMemory()) }
 
 func benchStreamOn(b *testing.B, store objstore.Store) *env {
+	return benchStreamCipher(b, store, "")
+}
+
+// benchStreamCipher is benchStreamOn with the stream encrypted by cipher
+// ("" for none) under encKeyA.
+func benchStreamCipher(b *testing.B, store objstore.Store, cipher string) *env {
 	e := newEnv(b, envOptions{store: store})
-	e.basinAndStream("s", nil)
+	var opts []stream.OpenOption
+	if cipher != "" {
+		e.basinAndStream("s", map[string]any{"stream_cipher": cipher})
+		opts = append(opts, stream.WithEncryptionKey(stream.ParseEncryptionKey(encKeyA)))
+	} else {
+		e.basinAndStream("s", nil)
+	}
 	ctx := context.Background()
 	const recordBytes, perBatch, batches = 1024, 1000, 16
 	// Distinct bodies snappy cannot shrink, like most payloads (and like
@@ -44,7 +56,7 @@ func benchStreamOn(b *testing.B, store objstore.Store) *env {
 			off = (off + recordBytes + 7) % (len(pool) - recordBytes)
 			in.Records[i].Body = pool[off : off+recordBytes]
 		}
-		if _, err := e.svc.Append(ctx, testBasin, "s", in); err != nil {
+		if _, err := e.svc.Append(ctx, testBasin, "s", in, opts...); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -78,6 +90,33 @@ func benchReadAll(b *testing.B, e *env, client *http.Client, kv ...string) *http
 
 func BenchmarkS2SReadWarm(b *testing.B) { benchS2SRead(b, nil) }
 
+// BenchmarkS2SReadWarmCipher is BenchmarkS2SReadWarm on a stream without a
+// cipher and with each cipher, side by side: the cost of opening every
+// record of a catch-up with the session's key.
+func BenchmarkS2SReadWarmCipher(b *testing.B) {
+	for _, cipher := range benchCiphers {
+		b.Run(cipherName(cipher), func(b *testing.B) {
+			e := benchStreamCipher(b, objstore.NewMemory(), cipher)
+			kv := []string{"Content-Type", "s2s/proto"}
+			if cipher != "" {
+				kv = append(kv, "s2-encryption-key", encKeyA)
+			}
+			benchS2SReadOn(b, e, nil, kv...)
+		})
+	}
+}
+
+// benchCiphers are the stream ciphers the encryption benchmarks compare:
+// none, then each of API 7.9.
+var benchCiphers = []string{"", stream.CipherAegis256, stream.CipherAES256GCM}
+
+func cipherName(c string) string {
+	if c == "" {
+		return "none"
+	}
+	return c
+}
+
 // BenchmarkS2SReadColdS3 is BenchmarkS2SReadWarm against MinIO (when the
 // harness provides one) after a restart before every read, so that every
 // table is fetched: the cost of cold catch-up reads in the server.
@@ -97,8 +136,14 @@ func benchS2SRead(b *testing.B, store objstore.Store) {
 	} else {
 		e = benchStreamOn(b, store)
 	}
+	benchS2SReadOn(b, e, store, "Content-Type", "s2s/proto")
+}
+
+// benchS2SReadOn is benchS2SRead on e's stream, reading with the header
+// pairs kv.
+func benchS2SReadOn(b *testing.B, e *env, store objstore.Store, kv ...string) {
 	read := func() int64 {
-		resp := benchReadAll(b, e, e.h2, "Content-Type", "s2s/proto")
+		resp := benchReadAll(b, e, e.h2, kv...)
 		defer resp.Body.Close()
 		var n int64
 		var hdr [3]byte
@@ -225,6 +270,45 @@ func BenchmarkAppendUnaryProto(b *testing.B) {
 		recs = append(recs, pbRecord(b, -1, r))
 	}
 	benchAppendUnary(b, 1000, pbInput(b, recs...).marshal(b), "Content-Type", "application/protobuf")
+}
+
+// BenchmarkAppendUnaryProtoCipher is BenchmarkAppendUnaryProto (1000
+// records of 1 KiB) and BenchmarkAppendUnaryProtoLarge (15 of 64 KiB) on a
+// stream without a cipher and with each cipher, side by side: the cost of
+// sealing every record in the sequencer.
+func BenchmarkAppendUnaryProtoCipher(b *testing.B) {
+	var small, large []pbMessage
+	for _, r := range benchAppendBatch() {
+		small = append(small, pbRecord(b, -1, r))
+	}
+	for i := range 15 {
+		body := make([]byte, 64<<10)
+		for j := range body {
+			body[j] = byte(i*7 + j*13)
+		}
+		large = append(large, pbRecord(b, -1, body))
+	}
+	for _, size := range []struct {
+		name  string
+		recs  []pbMessage
+		bytes int64
+	}{{"1KiB", small, 1000 << 10}, {"64KiB", large, 15 << 16}} {
+		body := pbInput(b, size.recs...).marshal(b)
+		for _, cipher := range benchCiphers {
+			b.Run(size.name+"/"+cipherName(cipher), func(b *testing.B) {
+				e := newEnv(b, envOptions{})
+				kv := []string{"Content-Type", "application/protobuf"}
+				if cipher != "" {
+					e.basinAndStream("s", map[string]any{"stream_cipher": cipher})
+					kv = append(kv, "s2-encryption-key", encKeyA)
+				} else {
+					e.basinAndStream("s", nil)
+				}
+				b.SetBytes(size.bytes)
+				benchAppendOn(b, e, body, kv...)
+			})
+		}
+	}
 }
 
 // BenchmarkAppendUnaryJSONSmall is one 1 KiB record per request: the
