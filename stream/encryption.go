@@ -302,7 +302,9 @@ func isCommandRecord(headers []Header) bool { return len(headers) == 1 && len(he
 
 // recordArena holds the plaintext of opened records. Bytes handed out are
 // never written again: a full chunk is replaced, not reused, so records
-// stay valid for as long as their holders keep them.
+// stay valid for as long as their holders keep them. Chunks grow from 4 to
+// 64 KiB (a larger record gets one of its own size), so a short read
+// allocates little and a full batch wastes at most one chunk's tail.
 type recordArena struct {
 	buf  []byte
 	next int // size of the next chunk
@@ -310,7 +312,7 @@ type recordArena struct {
 
 const (
 	minArenaChunk = 4 << 10
-	maxArenaChunk = 1 << 20
+	maxArenaChunk = 64 << 10
 )
 
 // room returns the arena's free space, at least n bytes, as an empty slice.

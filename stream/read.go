@@ -257,7 +257,6 @@ func (r *ReadSession) catchUp(ctx context.Context) (b ReadBatch, ok bool, err er
 		return ReadBatch{Records: records}, true, nil
 	}
 	r.closeStore()
-	r.arena.reset() // live batches get buffers of their own size
 	if !r.mayFollow {
 		r.done = true
 		return ReadBatch{}, false, nil
@@ -342,6 +341,10 @@ func (r *ReadSession) readStorage(ctx context.Context, tail uint64) ([]Sequenced
 	}
 	var out []SequencedRecord
 	var batchBytes uint64
+	// What a batch opens goes with the batch: the session keeps no
+	// plaintext between batches (the server's memory budget reserves a
+	// batch's worth around each read, not around the session).
+	defer r.arena.reset()
 	for ; ok; ok = it.Next() {
 		if len(out) == MaxBatchRecords {
 			return out, nil // batch full; the iterator stays at the rest
