@@ -16,7 +16,9 @@
 //	n/stream-id                   end of the reserved stream id block
 //	t/<id>                        stream state: tail seq, last timestamp, trim point,
 //	                              last append time, fencing token
-//	r/<id><seq>                   record: timestamp, headers, body (TTL = retention)
+//	r/<id><seq>                   record: timestamp, headers, body (TTL = retention);
+//	                              on a stream with a cipher, envelope records sealed
+//	                              (encryption.go)
 //	x/<id><timestamp><seq>        timestamp index entry, empty value (same TTL)
 //
 // A basin name cannot contain NUL, so in s/ and e/ keys the stream name is
