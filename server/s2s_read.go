@@ -148,6 +148,9 @@ func (s *Server) encodeAhead(ctx context.Context, cancel context.CancelFunc, ses
 			// from the lease before it is allocated, so that encoding
 			// never grows it: 1 MiB of control bytes in raw JSON is 6 MiB.
 			if need := bound(b); need > cap(buf) {
+				// A quarter more than this batch needs, so that the
+				// next, slightly larger one reuses the buffer.
+				need += need / 4
 				if err := lease.GrowWait(ctx, int64(need), readMemoryWait); err != nil {
 					lease.Shrink(reserved)
 					send(encodedBatch{err: err})
