@@ -146,6 +146,12 @@ func (h *streamHandle) sequence(ctx context.Context, v *validatedInput, fut *App
 // known. rejected is a failure of the batch that is reported in order; err
 // means nothing could be built.
 func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *appendEntry, enc *recordCipher) (b *engine.Batch, rejected, err error) {
+	if (enc == nil) != (h.cipher == "") {
+		// Sessions resolve their cipher from the stream's at open, so
+		// this cannot happen; it must never write plaintext to a stream
+		// with a cipher.
+		return nil, nil, fmt.Errorf("stream: a batch for a stream with cipher %q sealed with %v", h.cipher, enc != nil)
+	}
 	cfg := h.cfg
 	in := v.in
 	now := h.svc.nowMillis()
