@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/internal/storescan"
 	"github.com/s2lite/s2lite/objstore"
 )
@@ -604,5 +605,50 @@ func TestEncryptedRepairAndRecovery(t *testing.T) {
 	e.reopen()
 	if got := read(); got != "a,b" {
 		t.Fatalf("after a flush and a restart the stream holds %q", got)
+	}
+}
+
+// TestStoredInconsistenciesAreStorageErrors: a stored record that cannot be
+// what the stream's cipher says (sealed on a plain stream, sealed with an
+// unknown suite, truncated, in clear on an encrypted stream) fails a read
+// with 500 storage, not decryption_failed, whatever the key.
+func TestStoredInconsistenciesAreStorageErrors(t *testing.T) {
+	e := encEnv(t)
+	e.appendBodies("plain-basin", "s", "p")
+	e.appendKey("aegis-basin", "s", testKeyA, "a")
+	idOf := func(basin string) uint64 {
+		h := e.svc.lookupStream(streamMapKey(basin, "s"))
+		defer h.release()
+		return h.id
+	}
+	overwrite := func(basin string, val []byte) {
+		t.Helper()
+		b := engine.NewBatch()
+		b.Set(recordKey(idOf(basin), 0), val)
+		if err := e.db.Write(e.ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(basin string) error {
+		_, err := e.svc.Read(e.ctx, basin, "s", ReadRequest{SeqNum: u64(0)}, withKey(testKeyA))
+		return err
+	}
+	c := testCipher(t, CipherAegis256, testKeyA)
+	sealed := sealForTest(t, c, idOf("plain-basin"), 0, 1, nil, []byte("x"))
+	overwrite("plain-basin", sealed)
+	wantCode(t, read("plain-basin"), CodeStorage)
+
+	for _, val := range [][]byte{
+		withByte(sealForTest(t, c, idOf("aegis-basin"), 0, 1, nil, []byte("x")), 10, 7),
+		sealForTest(t, c, idOf("aegis-basin"), 0, 1, nil, []byte("x"))[:20],
+		encodeRecord(1, nil, []byte("in clear")),
+	} {
+		overwrite("aegis-basin", val)
+		wantCode(t, read("aegis-basin"), CodeStorage)
+	}
+	// The right form again reads fine.
+	overwrite("aegis-basin", sealForTest(t, c, idOf("aegis-basin"), 0, 1, nil, []byte("fixed")))
+	if b, err := e.svc.Read(e.ctx, "aegis-basin", "s", ReadRequest{SeqNum: u64(0)}, withKey(testKeyA)); err != nil || bodies(b.Records) != "fixed" {
+		t.Fatalf("%+v %v", b, err)
 	}
 }
