@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/s2lite/s2lite/stream"
@@ -99,34 +100,58 @@ func (s *protoRecords) count(p []byte) int {
 type jsonRecords struct {
 	depth    int
 	inString bool
-	escape   bool
+	// slashes is the number of backslashes just before the current
+	// position inside a string (carried across reads).
+	slashes int
 }
 
 func (s *jsonRecords) count(p []byte) int {
 	n := 0
-	for _, c := range p {
-		switch {
-		case s.inString:
-			switch {
-			case s.escape:
-				s.escape = false
-			case c == '\\':
-				s.escape = true
-			case c == '"':
+	for i := 0; i < len(p); {
+		if s.inString {
+			// Most of a body is string content: jump to the next quote
+			// (IndexByte is vectorized) and decide from the backslashes
+			// before it whether it ends the string.
+			j := bytes.IndexByte(p[i:], '"')
+			if j < 0 {
+				s.slashes = trailingSlashes(p[i:], s.slashes)
+				return n
+			}
+			escaped := trailingSlashes(p[i:i+j], s.slashes)%2 == 1
+			s.slashes = 0
+			i += j + 1
+			if !escaped {
 				s.inString = false
 			}
-		case c == '"':
-			s.inString = true
-		case c == '{' || c == '[':
+			continue
+		}
+		switch c := p[i]; c {
+		case '"':
+			s.inString, s.slashes = true, 0
+		case '{', '[':
 			if c == '{' && s.depth == 2 {
 				n++
 			}
 			s.depth++
-		case c == '}' || c == ']':
+		case '}', ']':
 			s.depth--
 		}
+		i++
 	}
 	return n
+}
+
+// trailingSlashes is the number of backslashes that end p, continuing
+// carried when p is all backslashes.
+func trailingSlashes(p []byte, carried int) int {
+	k := 0
+	for k < len(p) && p[len(p)-1-k] == '\\' {
+		k++
+	}
+	if k == len(p) {
+		return carried + k
+	}
+	return k
 }
 
 // countRecords wraps a unary append body of media type ct in the counter

@@ -17,7 +17,7 @@ import (
 // counter finds exactly its records.
 func TestRecordCounters(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for iter := range 300 {
+	for iter := range 2000 {
 		n := rng.IntN(40)
 		var pb []byte
 		var js strings.Builder
@@ -39,7 +39,11 @@ func TestRecordCounters(t *testing.T) {
 			if i > 0 {
 				js.WriteString(",")
 			}
-			fmt.Fprintf(&js, `{"headers":[["{\"","}]"]],"body":%q}`, strings.Repeat("}{[\\", rng.IntN(5)))
+			var tricky strings.Builder
+			for range rng.IntN(12) {
+				tricky.WriteByte(`\\"{}[]x`[rng.IntN(7)])
+			}
+			fmt.Fprintf(&js, `{"headers":[["{\"","}]"]],"body":%q,"x":%q}`, strings.Repeat("}{[\\", rng.IntN(5)), tricky.String())
 		}
 		js.WriteString(`],"match_seq_num":7}`)
 		pb = protowire.AppendTag(pb, 2, protowire.VarintType)
