@@ -73,7 +73,7 @@ func (s *Stream) AppendSession(ctx context.Context, o AppendSessionOptions) (*Ap
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
-	r := s.req(http.MethodPost, "/records")
+	r := s.recordReq(http.MethodPost, "/records")
 	var resp *http.Response
 	var err error
 	for attempt := 1; ; attempt++ {

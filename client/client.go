@@ -89,6 +89,14 @@ type Config struct {
 	TLSConfig *tls.Config
 	// UserAgent is sent on every request (default "s2lite-go-client").
 	UserAgent string
+
+	// EncryptionKey, when set, is the key (32 bytes) of encrypted streams
+	// (API 7.9) that every stream handle of the client starts with;
+	// Stream.WithEncryptionKey replaces it for one handle. It is sent in
+	// base64 in the s2-encryption-key header of appends, reads, read and
+	// append sessions and imports, never with other requests. New copies
+	// it, so the caller may clear its slice afterwards.
+	EncryptionKey []byte
 }
 
 // ConfigFromEnv reads S2_ACCOUNT_ENDPOINT, S2_BASIN_ENDPOINT and
@@ -116,6 +124,7 @@ type Client struct {
 	sessions *http.Client
 	h1       *http.Transport
 	h2       *http2.Transport
+	key      EncryptionKey // Config.EncryptionKey
 }
 
 // New returns a client for cfg.
@@ -148,6 +157,14 @@ func New(cfg Config) (*Client, error) {
 	case CompressionNone, CompressionGzip, CompressionZstd:
 	default:
 		return nil, fmt.Errorf("client: unknown compression %q", cfg.Compression)
+	}
+	var key EncryptionKey
+	if cfg.EncryptionKey != nil {
+		var err error
+		if key, err = NewEncryptionKey(cfg.EncryptionKey); err != nil {
+			return nil, err
+		}
+		cfg.EncryptionKey = nil // kept encoded in key only
 	}
 	account, err := baseURL(cfg.AccountEndpoint)
 	if err != nil {
@@ -188,6 +205,7 @@ func New(cfg Config) (*Client, error) {
 		unary:    &http.Client{Transport: h1},
 		sessions: &http.Client{Transport: h2},
 		h1:       h1, h2: h2,
+		key: key,
 	}
 	if strings.HasPrefix(basin, "https://") {
 		// Over TLS the standard transport negotiates HTTP/2 by ALPN.
@@ -238,6 +256,9 @@ type request struct {
 	accept   string
 	headers  map[string]string
 	isAppend bool // retried only when safe (AppendRetry)
+	// key is the s2-encryption-key header value, when the request is a
+	// record operation of a stream with a key.
+	key string
 	// onlyIfNoEffect: retried only when the failure shows the request
 	// took no effect, whatever AppendRetry says (access-token issues).
 	onlyIfNoEffect bool
@@ -335,6 +356,9 @@ func (c *Client) doOnce(ctx context.Context, r *request) (*response, error) {
 	}
 	for k, v := range r.headers {
 		req.Header.Set(k, v)
+	}
+	if r.key != "" {
+		req.Header.Set(encryptionKeyHeader, r.key)
 	}
 	hresp, err := c.unary.Do(req)
 	if err != nil {

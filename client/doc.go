@@ -33,6 +33,21 @@
 //		},
 //	})
 //
+// Encrypted streams (API 7.9): a basin created with a StreamCipher
+// (CipherAegis256 or CipherAes256Gcm) gives it to every stream created in it
+// afterwards, and appends and reads of those streams must carry the stream's
+// 32-byte key, which the server uses for the request and never stores. As
+// in the official SDKs the key belongs to a stream handle; Config.EncryptionKey
+// is the key every handle of a client starts with:
+//
+//	key, err := client.ParseEncryptionKey(os.Getenv("S2_ENCRYPTION_KEY")) // or NewEncryptionKey(raw)
+//	s := c.Basin("secret-basin").Stream("events").WithEncryptionKey(key)
+//	_, err = s.Append(ctx, client.AppendInput{Records: []client.AppendRecord{{Body: []byte("top secret")}}})
+//
+// Without the key such a stream answers 400 bad_header, with another key
+// reads fail with 400 decryption_failed (appends succeed: the server cannot
+// tell). Check-tail needs no key. An EncryptionKey never prints its value.
+//
 // Requests that failed with an error the API marks retryable (section 12.2:
 // unavailable, storage, transaction_conflict, rate_limited, ...) or that
 // never reached the server are retried with exponential backoff and jitter.

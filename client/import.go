@@ -45,7 +45,7 @@ func (s *Stream) Import(ctx context.Context, records []SequencedRecord, finish *
 	if err != nil {
 		return Position{}, err
 	}
-	r := s.req(http.MethodPost, "/import")
+	r := s.recordReq(http.MethodPost, "/import")
 	r.body, r.ctype, r.isAppend = body, "application/json", true
 	resp, err := s.b.c.do(ctx, r)
 	if err != nil {

@@ -218,7 +218,7 @@ type s2sRead struct {
 
 func (s *Stream) openS2SRead(ctx context.Context, o *ReadOptions) (sessionStream, error) {
 	ctx, a := newAttempt(ctx)
-	r := s.req(http.MethodGet, "/records")
+	r := s.recordReq(http.MethodGet, "/records")
 	r.query = o.query()
 	resp, err := s.b.c.openS2S(ctx, r, nil)
 	if err != nil {
@@ -260,6 +260,9 @@ func (s *Stream) openSSE(ctx context.Context, o *ReadOptions) (sessionStream, er
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("s2-format", s2FormatBase64)
 	req.Header.Del("Accept-Encoding") // event streams are never compressed
+	if k := s.key.header(); k != "" {
+		req.Header.Set(encryptionKeyHeader, k)
+	}
 	resp, err := s.b.c.unary.Do(req)
 	if err != nil {
 		a.close()

@@ -109,6 +109,9 @@ func (c *Client) openS2S(ctx context.Context, r *request, body io.Reader) (*http
 	c.setCommonHeaders(req, r.basin)
 	req.Header.Set("Content-Type", s2sContentType)
 	req.Header.Set("Accept", "application/protobuf")
+	if r.key != "" {
+		req.Header.Set(encryptionKeyHeader, r.key)
+	}
 	resp, err := c.sessions.Do(req)
 	if err != nil {
 		return nil, &TransportError{Err: err}

@@ -23,7 +23,7 @@ func (s *Stream) CheckTail(ctx context.Context) (Position, error) {
 // Append appends one batch atomically and returns once it is durable (API
 // 7.3). A failed condition is an *AppendConditionError.
 func (s *Stream) Append(ctx context.Context, in AppendInput) (AppendAck, error) {
-	r := s.req(http.MethodPost, "/records")
+	r := s.recordReq(http.MethodPost, "/records")
 	r.isAppend = true
 	switch s.b.c.cfg.Format {
 	case FormatJSON:
@@ -126,7 +126,7 @@ func (o *ReadOptions) query() url.Values {
 // Read is a unary read: one batch of at most 1000 records and 1 MiB
 // (API 8.6). A start beyond the tail is a *RangeNotSatisfiableError.
 func (s *Stream) Read(ctx context.Context, o ReadOptions) (ReadBatch, error) {
-	r := s.req(http.MethodGet, "/records")
+	r := s.recordReq(http.MethodGet, "/records")
 	r.query = o.query()
 	if o.Wait != nil {
 		// A long poll must outlive the per-attempt timeout.

@@ -115,11 +115,13 @@ func streamPath(name string) string { return "/streams/" + url.PathEscape(name) 
 type Stream struct {
 	b    *Basin
 	name string
+	key  EncryptionKey
 }
 
 // Stream returns a handle on the named stream; it does not check that the
-// stream exists.
-func (b *Basin) Stream(name string) *Stream { return &Stream{b: b, name: name} }
+// stream exists. Its record operations carry Config.EncryptionKey, if set
+// (see Stream.WithEncryptionKey).
+func (b *Basin) Stream(name string) *Stream { return &Stream{b: b, name: name, key: b.c.key} }
 
 // Name is the stream's name.
 func (s *Stream) Name() string { return s.name }
@@ -129,4 +131,13 @@ func (s *Stream) Basin() *Basin { return s.b }
 
 func (s *Stream) req(method, suffix string) *request {
 	return s.b.req(method, streamPath(s.name)+suffix)
+}
+
+// recordReq is a request of a record operation (append, read, import),
+// which carries the stream's encryption key if it has one. Check-tail
+// never needs one (API 7.9) and does not get it.
+func (s *Stream) recordReq(method, suffix string) *request {
+	r := s.req(method, suffix)
+	r.key = s.key.header()
+	return r
 }
