@@ -22,6 +22,7 @@ const maxInputLine = 8 << 20
 func (a *app) appendCmd() *cobra.Command {
 	var (
 		cf     conditionFlags
+		kf     keyFlags
 		format string
 		input  string
 		linger string
@@ -54,6 +55,10 @@ func (a *app) appendCmd() *cobra.Command {
 				}
 				lg = time.Duration(secs) * time.Second
 			}
+			key, err := kf.resolve(a, cmd)
+			if err != nil {
+				return err
+			}
 			in := a.env.Stdin
 			if input != "" && input != "-" {
 				file, err := os.Open(input)
@@ -64,7 +69,7 @@ func (a *app) appendCmd() *cobra.Command {
 				in = file
 			}
 			return a.withClient(func(c *client.Client) error {
-				return a.appendRecords(c.Basin(u.basin).Stream(u.stream), in, f, ft, m, lg)
+				return a.appendRecords(c.Basin(u.basin).Stream(u.stream).WithEncryptionKey(key), in, f, ft, m, lg)
 			})
 		},
 	}
@@ -72,6 +77,7 @@ func (a *app) appendCmd() *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", formatText, "input format: text, json (alias raw, jsonl) or json-base64 (aliases base64, json-binsafe)")
 	cmd.Flags().StringVarP(&input, "input", "i", "-", `read records from a file, or "-" for stdin`)
 	cmd.Flags().StringVar(&linger, "linger", "5ms", "how long to wait for more records before sending a batch")
+	kf.register(cmd)
 	return cmd
 }
 

@@ -37,7 +37,8 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// Getenv reads the environment (S2_ACCOUNT_ENDPOINT,
-	// S2_BASIN_ENDPOINT, S2_ACCESS_TOKEN); default os.Getenv.
+	// S2_BASIN_ENDPOINT, S2_ACCESS_TOKEN, S2_ENCRYPTION_KEY, ...); default
+	// os.Getenv.
 	Getenv func(string) string
 	// StderrIsTerminal turns on colours and progress lines.
 	StderrIsTerminal bool
@@ -206,6 +207,10 @@ func describe(err error) string {
 		return fmt.Sprintf("sequence number mismatch, expected: %d", *ce.SeqNumMismatch)
 	case errors.As(err, &re):
 		return fmt.Sprintf("read from an unwritten position. current tail: seq_num=%d, timestamp=%d", re.Tail.SeqNum, re.Tail.Timestamp)
+	case errors.As(err, &se) && se.Code == "bad_header" && strings.Contains(se.Message, "encryption key for stream cipher"):
+		return se.Code + ": " + se.Message + " (give the stream's key with -k/--encryption-key, --encryption-key-file or S2_ENCRYPTION_KEY)"
+	case errors.As(err, &se) && se.Code == "decryption_failed":
+		return se.Code + ": " + se.Message + " (not the key the records were written with?)"
 	case errors.As(err, &se) && se.Code != "":
 		return se.Code + ": " + se.Message
 	}

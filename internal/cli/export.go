@@ -25,6 +25,9 @@ type exportHeader struct {
 	Basin   string              `json:"basin"`
 	Stream  string              `json:"stream"`
 	Config  client.StreamConfig `json:"config"`
+	// Cipher is the stream's cipher where it was exported; the export
+	// itself holds the records decrypted.
+	Cipher *string `json:"cipher,omitempty"`
 }
 
 type exportTrailer struct {
@@ -36,12 +39,20 @@ type exportTrailer struct {
 
 func (a *app) exportCmd() *cobra.Command {
 	var output string
+	var kf keyFlags
 	cmd := &cobra.Command{
 		Use:   "export BASIN|S2_URI",
 		Short: "Export a stream, or a basin and all its streams, with sequence numbers, timestamps, trim points and fencing tokens",
-		Args:  cobra.ExactArgs(1),
+		Long: "Export a stream, or a basin and all its streams, with sequence numbers, timestamps, trim points and\n" +
+			"fencing tokens. Encrypted streams need their key (-k, --encryption-key-file or S2_ENCRYPTION_KEY; one key\n" +
+			"for all the encrypted streams of a basin), and the export holds their records decrypted: protect it.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			basin, stream, isStream, err := parseS2URI(args[0], true)
+			if err != nil {
+				return err
+			}
+			key, err := kf.resolve(a, cmd)
 			if err != nil {
 				return err
 			}
@@ -57,9 +68,9 @@ func (a *app) exportCmd() *cobra.Command {
 				}
 				bw := bufio.NewWriterSize(w, 256<<10)
 				if isStream {
-					err = a.exportStream(c, streamURI{basin, stream}, bw)
+					err = a.exportOneStream(c, streamURI{basin, stream}, key, bw)
 				} else {
-					err = a.exportBasin(c, basin, bw)
+					err = a.exportBasin(c, basin, key, bw)
 				}
 				if err != nil {
 					return err
@@ -77,6 +88,7 @@ func (a *app) exportCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "-", `write the export to a file, or "-" for stdout`)
+	kf.register(cmd)
 	return cmd
 }
 
@@ -89,33 +101,47 @@ type basinHeader struct {
 	Streams     int                `json:"streams"`
 }
 
-func (a *app) exportBasin(c *client.Client, basin string, w *bufio.Writer) error {
+func (a *app) exportBasin(c *client.Client, basin string, key client.EncryptionKey, w *bufio.Writer) error {
 	cfg, err := c.GetBasinConfig(a.ctx, basin)
 	if err != nil {
 		return op("export", err)
 	}
-	var names []string
+	var streams []client.StreamInfo
 	for s, err := range c.Basin(basin).AllStreams(a.ctx, client.ListOptions{}) {
 		if err != nil {
 			return op("export", err)
 		}
 		if s.DeletedAt == nil {
-			names = append(names, s.Name)
+			streams = append(streams, s)
 		}
 	}
-	line, _ := json.Marshal(basinHeader{Version: 1, Basin: basin, BasinConfig: cfg, Streams: len(names)})
+	line, _ := json.Marshal(basinHeader{Version: 1, Basin: basin, BasinConfig: cfg, Streams: len(streams)})
 	w.Write(append(line, '\n'))
-	for _, name := range names {
-		if err := a.exportStream(c, streamURI{basin, name}, w); err != nil {
+	for _, s := range streams {
+		if err := a.exportStream(c, streamURI{basin, s.Name}, s.Cipher, key, w); err != nil {
 			return err
 		}
 	}
-	a.status(green, "✓ [EXPORTED] basin %s: %d streams", basin, len(names))
+	a.status(green, "✓ [EXPORTED] basin %s: %d streams", basin, len(streams))
 	return nil
 }
 
-func (a *app) exportStream(c *client.Client, u streamURI, bw *bufio.Writer) error {
-	s := c.Basin(u.basin).Stream(u.stream)
+// exportOneStream exports a stream named on the command line: its cipher
+// comes from the listing of its basin.
+func (a *app) exportOneStream(c *client.Client, u streamURI, key client.EncryptionKey, bw *bufio.Writer) error {
+	page, err := c.Basin(u.basin).ListStreams(a.ctx, client.ListOptions{Prefix: u.stream, Limit: 1})
+	if err != nil {
+		return op("export", err)
+	}
+	var cipher *string
+	if len(page.Streams) == 1 && page.Streams[0].Name == u.stream {
+		cipher = page.Streams[0].Cipher
+	}
+	return a.exportStream(c, u, cipher, key, bw)
+}
+
+func (a *app) exportStream(c *client.Client, u streamURI, cipher *string, key client.EncryptionKey, bw *bufio.Writer) error {
+	s := c.Basin(u.basin).Stream(u.stream).WithEncryptionKey(key)
 	cfg, err := c.Basin(u.basin).GetStreamConfig(a.ctx, u.stream)
 	if err != nil {
 		return op("export", err)
@@ -124,7 +150,7 @@ func (a *app) exportStream(c *client.Client, u streamURI, bw *bufio.Writer) erro
 	if err != nil {
 		return op("export", err)
 	}
-	line, _ := json.Marshal(exportHeader{Version: 1, Basin: u.basin, Stream: u.stream, Config: cfg})
+	line, _ := json.Marshal(exportHeader{Version: 1, Basin: u.basin, Stream: u.stream, Config: cfg, Cipher: cipher})
 	bw.Write(append(line, '\n'))
 
 	var end exportTrailer
@@ -224,16 +250,23 @@ func (a *app) currentToken(s *client.Stream, tail client.Position) (string, erro
 func (a *app) importCmd() *cobra.Command {
 	var input string
 	var resume bool
+	var kf keyFlags
 	cmd := &cobra.Command{
 		Use:   "import BASIN|S2_URI",
 		Short: "Import an export into new streams, keeping sequence numbers and timestamps (the server needs --enable-import)",
 		Long: "Import a stream export into a new stream s2://basin/stream, or a basin export into basin BASIN\n" +
 			"(created with the exported configuration when missing; its streams must not exist yet).\n" +
 			"With --resume, an import that was cut short continues: streams that exist keep the records\n" +
-			"they have, and the export's records from their tail on are imported.",
+			"they have, and the export's records from their tail on are imported.\n" +
+			"A stream is encrypted if its basin has a stream cipher (create-basin --stream-cipher; a basin export\n" +
+			"carries it); its records are then imported with the key (-k, --encryption-key-file or S2_ENCRYPTION_KEY).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			basin, stream, isStream, err := parseS2URI(args[0], true)
+			if err != nil {
+				return err
+			}
+			key, err := kf.resolve(a, cmd)
 			if err != nil {
 				return err
 			}
@@ -264,7 +297,7 @@ func (a *app) importCmd() *cobra.Command {
 					if !isStream {
 						return usagef("this is the export of one stream: import it into s2://basin/stream")
 					}
-					return a.importStream(c, streamURI{basin, stream}, sc.Bytes(), lines, resume)
+					return a.importStream(c, streamURI{basin, stream}, key, sc.Bytes(), lines, resume)
 				}
 				if isStream {
 					return usagef("this is the export of a basin: import it into a basin (BASIN or s2://basin)")
@@ -285,7 +318,7 @@ func (a *app) importCmd() *cobra.Command {
 					if err := json.Unmarshal(first, &sh); err != nil || sh.Version != 1 || sh.Stream == "" {
 						return fmt.Errorf("line %d: expected the header of a stream", lines.n)
 					}
-					if err := a.importStream(c, streamURI{basin, sh.Stream}, first, lines, resume); err != nil {
+					if err := a.importStream(c, streamURI{basin, sh.Stream}, key, first, lines, resume); err != nil {
 						return err
 					}
 				}
@@ -299,6 +332,7 @@ func (a *app) importCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "-", `read the export from a file, or "-" for stdin`)
 	cmd.Flags().BoolVar(&resume, "resume", false, "continue an import that was cut short: existing streams continue from their tail")
+	kf.register(cmd)
 	return cmd
 }
 
@@ -330,18 +364,22 @@ func isCode(err error, code string) bool {
 
 // importStream imports one stream's section: its header line (given), its
 // records and its trailer.
-func (a *app) importStream(c *client.Client, u streamURI, headerLine []byte, lines *lineReader, resume bool) error {
+func (a *app) importStream(c *client.Client, u streamURI, key client.EncryptionKey, headerLine []byte, lines *lineReader, resume bool) error {
 	var hdr exportHeader
 	if err := json.Unmarshal(headerLine, &hdr); err != nil {
 		return fmt.Errorf("the stream header: %w", err)
 	}
 	b := c.Basin(u.basin)
-	s := b.Stream(u.stream)
+	s := b.Stream(u.stream).WithEncryptionKey(key)
 	// from is the first sequence number still to import: 0 for a new
 	// stream; a resumed one has everything below its tail already (the
 	// server writes an import batch whole or not at all).
 	var from uint64
-	if _, err := b.CreateStream(a.ctx, u.stream, client.CreateStreamOptions{Config: &hdr.Config}); err != nil {
+	info, err := b.CreateStream(a.ctx, u.stream, client.CreateStreamOptions{Config: &hdr.Config})
+	if err == nil && hdr.Cipher != nil && info.Cipher == nil {
+		a.status(yellow, "⚠ %s was encrypted (%s) where it was exported, but its new basin %s has no stream cipher: its records are stored in clear", u, *hdr.Cipher, u.basin)
+	}
+	if err != nil {
 		if !resume || !isCode(err, "resource_already_exists") {
 			return op("import", fmt.Errorf("creating stream %s: %s (import needs a new stream, or --resume to continue one)", u, describe(err)))
 		}

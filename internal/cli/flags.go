@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -220,4 +221,48 @@ func (f *listFlags) options() (client.ListOptions, error) {
 		return client.ListOptions{}, usagef("--limit: must not be negative")
 	}
 	return client.ListOptions{Prefix: f.prefix, StartAfter: f.startAfter, Limit: f.limit}, nil
+}
+
+// keyFlags are the official CLI's -k/--encryption-key (also
+// S2_ENCRYPTION_KEY) and --encryption-key-file: the base64 of the 32-byte
+// key of an encrypted stream (API 7.9), for append, read and tail, and
+// here also for trim, fence, export and import, whose appends and reads
+// need it as well.
+type keyFlags struct {
+	key, file string
+}
+
+func (f *keyFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVarP(&f.key, "encryption-key", "k", "", "base64 of the 32-byte key of an encrypted stream (default $S2_ENCRYPTION_KEY; a flag shows in the process list, the variable and --encryption-key-file do not)")
+	fs.StringVar(&f.file, "encryption-key-file", "", "read the base64 of the encryption key from this file")
+	cmd.MarkFlagsMutuallyExclusive("encryption-key", "encryption-key-file")
+}
+
+// resolve returns the key the flags or S2_ENCRYPTION_KEY give (a flag
+// wins over the variable), or the zero key when none is given. Errors
+// never repeat the key.
+func (f *keyFlags) resolve(a *app, cmd *cobra.Command) (client.EncryptionKey, error) {
+	var text, source string
+	switch {
+	case cmd.Flags().Changed("encryption-key"):
+		text, source = f.key, "--encryption-key"
+	case cmd.Flags().Changed("encryption-key-file"):
+		data, err := os.ReadFile(f.file)
+		if err != nil {
+			return client.EncryptionKey{}, usagef("cannot read encryption key file: %v", err)
+		}
+		defer clear(data)
+		text, source = string(data), "--encryption-key-file "+f.file
+	default:
+		text, source = a.env.Getenv("S2_ENCRYPTION_KEY"), "S2_ENCRYPTION_KEY"
+		if strings.TrimSpace(text) == "" {
+			return client.EncryptionKey{}, nil
+		}
+	}
+	k, err := client.ParseEncryptionKey(text)
+	if err != nil {
+		return client.EncryptionKey{}, usagef("%s: %v", source, strings.TrimPrefix(err.Error(), "client: "))
+	}
+	return k, nil
 }

@@ -96,6 +96,7 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 func (a *app) readCmd() *cobra.Command {
 	var (
 		of                         outputFlags
+		kf                         keyFlags
 		seqNum, timestamp, tailOff uint64
 		ago                        string
 		count, bytes, until        uint64
@@ -110,6 +111,10 @@ func (a *app) readCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, format, err := of.parse(args[0])
+			if err != nil {
+				return err
+			}
+			key, err := kf.resolve(a, cmd)
 			if err != nil {
 				return err
 			}
@@ -144,7 +149,7 @@ func (a *app) readCmd() *cobra.Command {
 			if o.Count != nil && *o.Count == 0 {
 				return nil // nothing asked for
 			}
-			return a.read(u, o, format, of.output, true, "read")
+			return a.read(u, key, o, format, of.output, true, "read")
 		},
 	}
 	fl := cmd.Flags()
@@ -160,12 +165,14 @@ func (a *app) readCmd() *cobra.Command {
 	fl.BoolVar(&clamp, "clamp", false, "start at the tail when the start is beyond it")
 	fl.Uint64Var(&until, "until", 0, "exclusive end timestamp in milliseconds since the Unix epoch")
 	of.register(cmd)
+	kf.register(cmd)
 	return cmd
 }
 
 func (a *app) tailCmd() *cobra.Command {
 	var (
 		of     outputFlags
+		kf     keyFlags
 		lines  uint64
 		follow bool
 	)
@@ -178,6 +185,10 @@ func (a *app) tailCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			key, err := kf.resolve(a, cmd)
+			if err != nil {
+				return err
+			}
 			o := client.ReadOptions{Start: client.FromTailOffset(lines), Clamp: true}
 			if !follow {
 				if lines == 0 {
@@ -185,20 +196,21 @@ func (a *app) tailCmd() *cobra.Command {
 				}
 				o.Count = &lines
 			}
-			return a.read(u, o, format, of.output, false, "tail")
+			return a.read(u, key, o, format, of.output, false, "tail")
 		},
 	}
 	cmd.Flags().Uint64VarP(&lines, "lines", "n", 10, "output the last N records")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the stream, waiting for new records")
 	of.register(cmd)
+	kf.register(cmd)
 	return cmd
 }
 
 // read runs a read session and writes its records until it ends or the
 // command's context is cancelled (Ctrl-C), which ends it normally.
-func (a *app) read(u streamURI, o client.ReadOptions, format, output string, batchLines bool, opName string) error {
+func (a *app) read(u streamURI, key client.EncryptionKey, o client.ReadOptions, format, output string, batchLines bool, opName string) error {
 	return a.withClient(func(c *client.Client) error {
-		rs, err := c.Basin(u.basin).Stream(u.stream).ReadSession(a.ctx, o)
+		rs, err := c.Basin(u.basin).Stream(u.stream).WithEncryptionKey(key).ReadSession(a.ctx, o)
 		var rne *client.RangeNotSatisfiableError
 		if errors.As(err, &rne) && opName == "tail" {
 			return nil // an empty stream has no last records

@@ -122,6 +122,7 @@ func (f *conditionFlags) values(cmd *cobra.Command) (*string, *uint64, error) {
 
 func (a *app) trimCmd() *cobra.Command {
 	var cf conditionFlags
+	var kf keyFlags
 	cmd := a.streamCmd("trim S2_URI TRIM_POINT", "Set a trim point for a stream: records before it are deleted", 1,
 		func(cmd *cobra.Command, c *client.Client, u streamURI, args []string) error {
 			tp, err := strconv.ParseUint(args[0], 10, 64)
@@ -132,7 +133,11 @@ func (a *app) trimCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ack, err := c.Basin(u.basin).Stream(u.stream).Trim(a.ctx, tp, ft, m)
+			key, err := kf.resolve(a, cmd)
+			if err != nil {
+				return err
+			}
+			ack, err := c.Basin(u.basin).Stream(u.stream).WithEncryptionKey(key).Trim(a.ctx, tp, ft, m)
 			if err != nil {
 				return op("trim", err)
 			}
@@ -140,11 +145,13 @@ func (a *app) trimCmd() *cobra.Command {
 			return nil
 		})
 	cf.register(cmd, "enforce the fencing token", "enforce that the sequence number issued to the trim record matches")
+	kf.register(cmd)
 	return cmd
 }
 
 func (a *app) fenceCmd() *cobra.Command {
 	var cf conditionFlags
+	var kf keyFlags
 	cmd := a.streamCmd("fence S2_URI NEW_FENCING_TOKEN", "Set a fencing token for a stream", 1,
 		func(cmd *cobra.Command, c *client.Client, u streamURI, args []string) error {
 			token := args[0]
@@ -155,7 +162,11 @@ func (a *app) fenceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ack, err := c.Basin(u.basin).Stream(u.stream).Fence(a.ctx, token, ft, m)
+			key, err := kf.resolve(a, cmd)
+			if err != nil {
+				return err
+			}
+			ack, err := c.Basin(u.basin).Stream(u.stream).WithEncryptionKey(key).Fence(a.ctx, token, ft, m)
 			if err != nil {
 				return op("set fencing token", err)
 			}
@@ -163,5 +174,6 @@ func (a *app) fenceCmd() *cobra.Command {
 			return nil
 		})
 	cf.register(cmd, "enforce the existing fencing token", "enforce that the sequence number issued to the fence record matches")
+	kf.register(cmd)
 	return cmd
 }
