@@ -48,9 +48,26 @@ type Options struct {
 	// stays loaded without appends, readers or followers. Default 60s.
 	IdleStreamTimeout time.Duration
 
+	// Usage, when set, receives usage-metrics events (package usage).
+	Usage UsageRecorder
+
 	// pauseBackground keeps the background loop from starting, so tests
 	// can leave background work half done.
 	pauseBackground bool
+}
+
+// UsageRecorder receives the events usage metrics are made of. Calls are
+// made on the append and read paths and must be cheap.
+type UsageRecorder interface {
+	// AppendDone reports an acknowledged batch: records [firstSeq,
+	// endSeq) of metered size bytes, expiring at expiresAt (zero: never),
+	// and the stream's trim point after it.
+	AppendDone(basin, stream string, express bool, firstSeq, endSeq, bytes uint64, expiresAt time.Time, trimPoint uint64)
+	// StreamDeleted reports a stream deletion.
+	StreamDeleted(basin, stream string)
+	// Read reports bytes read (metered) and, when op is set, one read
+	// operation, unary or streaming.
+	Read(basin string, streaming, op bool, bytes uint64)
 }
 
 // ProvisionResult is the outcome of a create or ensure, reported to clients

@@ -221,6 +221,9 @@ func (h *streamHandle) deleteIf(ctx context.Context, cond func(h *streamHandle) 
 		return false, storageError("delete stream", err)
 	}
 	h.deleted = true
+	if u := h.svc.opts.Usage; u != nil {
+		u.StreamDeleted(h.basin, h.name)
+	}
 	for f := range h.followers {
 		f.end(streamDeleted())
 	}

@@ -26,6 +26,9 @@ var errSessionClosed = errors.New("stream: read session closed")
 type ReadSession struct {
 	svc *Service
 	h   *streamHandle
+	// streaming is false for a unary read; usageOp is set once the read
+	// operation has been reported to usage metrics.
+	streaming, usageOp bool
 	// enc opens the stream's sealed records with the session's key; nil
 	// for a stream without a cipher. arena holds what it opened.
 	enc   *recordCipher
@@ -112,7 +115,7 @@ func (s *Service) startRead(ctx context.Context, basin, name string, req ReadReq
 	if err != nil {
 		return nil, err
 	}
-	r := &ReadSession{svc: s, h: h, enc: enc, countLeft: math.MaxUint64, bytesLeft: math.MaxUint64, until: math.MaxUint64}
+	r := &ReadSession{svc: s, h: h, enc: enc, streaming: !unary, countLeft: math.MaxUint64, bytesLeft: math.MaxUint64, until: math.MaxUint64}
 	if err := r.resolveStart(ctx, req, unary); err != nil {
 		h.release()
 		return nil, err
@@ -215,6 +218,19 @@ func (h *streamHandle) seekTimestamp(ctx context.Context, ts, tail uint64) (uint
 }
 
 func (r *ReadSession) next(ctx context.Context) (ReadBatch, error) {
+	b, err := r.nextBatch(ctx)
+	if u := r.svc.opts.Usage; u != nil && r.h != nil && (len(b.Records) > 0 || !r.usageOp) {
+		var n uint64
+		for i := range b.Records {
+			n += b.Records[i].MeteredBytes()
+		}
+		u.Read(r.h.basin, r.streaming, !r.usageOp, n)
+		r.usageOp = true
+	}
+	return b, err
+}
+
+func (r *ReadSession) nextBatch(ctx context.Context) (ReadBatch, error) {
 	if r.h == nil {
 		return ReadBatch{}, errSessionClosed
 	}

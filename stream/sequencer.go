@@ -42,6 +42,10 @@ type appendEntry struct {
 	metered int64
 	future  *AppendFuture
 	session *AppendSession
+	// expiresAt (zero: never) and express are what usage metrics need of
+	// the stream's configuration at write time.
+	expiresAt time.Time
+	express   bool
 	// indexCleanup is a trim point whose index entries could not be
 	// deleted in the batch itself; 0 if none.
 	indexCleanup uint64
@@ -201,6 +205,7 @@ func (h *streamHandle) buildBatchLocked(v *validatedInput, st *streamState, e *a
 	if rp := cfg.RetentionPolicy; !rp.Infinite && rp.AgeSecs <= uint64(maxExpirySecs) {
 		expiresAt = h.svc.now().Add(time.Duration(rp.AgeSecs) * time.Second)
 	}
+	e.expiresAt, e.express = expiresAt, cfg.StorageClass == StorageClassExpress
 	var nonces []byte
 	if sealed > 0 {
 		if nonces, err = enc.newNonces(sealed); err != nil {
@@ -380,6 +385,9 @@ func (h *streamHandle) drain() {
 		default:
 			h.durable = e.after
 			ack = AppendAck{Start: e.start, End: e.end, Tail: h.durable.tail()}
+			if u := h.svc.opts.Usage; u != nil {
+				u.AppendDone(h.basin, h.name, e.express, e.start.SeqNum, e.end.SeqNum, uint64(max(e.metered, 0)), e.expiresAt, e.after.trimPoint)
+			}
 			h.broadcastLocked(&liveBatch{records: e.records, values: e.values, tail: ack.Tail})
 		}
 		h.mu.Unlock()
