@@ -116,6 +116,9 @@ type serverMatrix struct {
 }
 
 // setup creates the basin and the streams on a server without failpoints.
+// A stream gets its cipher from the basin's stream_cipher when it is
+// created, so the basin has each cipher in turn while its streams are
+// created, and none afterwards (which changes no existing stream).
 func (m *serverMatrix) setup(t *testing.T) {
 	ctx := context.Background()
 	p := startServer(t, m.bins.plain, m.st, "")
@@ -124,10 +127,27 @@ func (m *serverMatrix) setup(t *testing.T) {
 	if _, err := api.c.CreateBasin(ctx, crashBasin, client.CreateBasinOptions{}); err != nil {
 		t.Fatalf("create basin: %v", err)
 	}
-	for _, s := range m.ledger.streams {
-		if _, err := api.basin.CreateStream(ctx, s.name, client.CreateStreamOptions{}); err != nil {
-			t.Fatalf("create stream %q: %v", s.name, err)
+	for _, cipher := range []string{"", client.CipherAegis256, client.CipherAes256Gcm} {
+		if cipher != "" {
+			if _, err := api.c.ReconfigureBasin(ctx, crashBasin, client.BasinReconfiguration{StreamCipher: client.SetTo(cipher)}); err != nil {
+				t.Fatalf("reconfigure basin with stream cipher %s: %v", cipher, err)
+			}
 		}
+		for _, s := range m.ledger.streams {
+			if s.cipher != cipher {
+				continue
+			}
+			info, err := api.basin.CreateStream(ctx, s.name, client.CreateStreamOptions{})
+			if err != nil {
+				t.Fatalf("create stream %q: %v", s.name, err)
+			}
+			if got := ptrValue(info.Cipher); got != s.cipher {
+				t.Fatalf("stream %q created with cipher %q, want %q", s.name, got, s.cipher)
+			}
+		}
+	}
+	if _, err := api.c.ReconfigureBasin(ctx, crashBasin, client.BasinReconfiguration{StreamCipher: client.Clear[string]()}); err != nil {
+		t.Fatalf("reconfigure basin without a stream cipher: %v", err)
 	}
 	p.stop(t, syscall.SIGTERM)
 	if c := p.exitCode(); c != 0 {
@@ -290,7 +310,7 @@ func (m *serverMatrix) client(api *apiClient, rng *rand.Rand, c int, exited <-ch
 		}
 		m.ledger.register(b)
 		b.sendMs = time.Now().UnixMilli()
-		ack, err := api.basin.Stream(b.stream.name).Append(ctx, in)
+		ack, err := api.stream(b.stream).Append(ctx, in)
 		done := time.Now().UnixMilli()
 		var (
 			condErr *client.AppendConditionError
@@ -481,7 +501,7 @@ func (m *serverMatrix) verify(t *testing.T) string {
 // (the read starts at the trim point), and its fencing token, from the 412
 // that appends with a wrong token, and with an old one, get.
 func (m *serverMatrix) readStream(ctx context.Context, api *apiClient, s *streamLedger) (*streamSnapshot, error) {
-	st := api.basin.Stream(s.name)
+	st := api.stream(s)
 	tail, err := st.CheckTail(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("check tail: %w", err)
@@ -523,6 +543,11 @@ func (m *serverMatrix) readStream(ctx context.Context, api *apiClient, s *stream
 		}
 		return *condErr.FencingTokenMismatch, nil
 	}
+	if s.cipher != "" {
+		if err := checkSealed(ctx, api, s, snap); err != nil {
+			return nil, err
+		}
+	}
 	if snap.token, err = probe("crashtest-not-a-token"); err != nil {
 		return nil, err
 	}
@@ -536,6 +561,54 @@ func (m *serverMatrix) readStream(ctx context.Context, api *apiClient, s *stream
 		}
 	}
 	return snap, nil
+}
+
+// checkSealed checks what an encrypted stream's records were read with
+// (its key: the ledger then compares them, bodies and headers, byte for
+// byte, with what was sent) is needed: the stream still has its cipher
+// after recovery, and its first envelope record, read with another key,
+// is 400 decryption_failed, and without a key 400 bad_header.
+func checkSealed(ctx context.Context, api *apiClient, s *streamLedger, snap *streamSnapshot) error {
+	page, err := api.basin.ListStreams(ctx, client.ListOptions{Prefix: s.name, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("list streams: %w", err)
+	}
+	if len(page.Streams) != 1 || page.Streams[0].Name != s.name || ptrValue(page.Streams[0].Cipher) != s.cipher {
+		return fmt.Errorf("listed as %+v, want cipher %q", page.Streams, s.cipher)
+	}
+	for _, r := range snap.recs {
+		if commandOf(r) != "" {
+			continue // commands are stored in clear
+		}
+		one := uint64(1)
+		o := client.ReadOptions{Start: client.FromSeqNum(r.seq), Count: &one}
+		for _, c := range []struct {
+			key          client.EncryptionKey
+			status       int
+			code, reason string
+		}{
+			{wrongKey, http.StatusBadRequest, "decryption_failed", "another key"},
+			{client.EncryptionKey{}, http.StatusBadRequest, "bad_header", "no key"},
+		} {
+			rb, err := api.basin.Stream(s.name).WithEncryptionKey(c.key).Read(ctx, o)
+			var apiErr *client.Error
+			if !errors.As(err, &apiErr) || apiErr.Status != c.status || apiErr.Code != c.code {
+				return fmt.Errorf("read of record %d with %s: %d records, error %v; want %d %s", r.seq, c.reason, len(rb.Records), err, c.status, c.code)
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+// wrongKey is no stream's key.
+var wrongKey = randomEncryptionKey()
+
+func ptrValue(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // stallAfter is how long a listening server may go without acknowledging

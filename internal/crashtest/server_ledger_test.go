@@ -7,6 +7,7 @@ package crashtest
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -110,6 +111,11 @@ type streamLedger struct {
 	fenced bool // clients fence it and append with its token
 	trims  bool // clients trim it
 	weight int  // how often clients pick it
+	// cipher, when set, is the stream's cipher (the basin had it as its
+	// stream_cipher when the stream was created); every append and read
+	// of the stream carries key.
+	cipher string
+	key    client.EncryptionKey
 
 	// Live hints for the clients, never checked against.
 	nextSeq   uint64 // best guess of the next seq num (match_seq_num)
@@ -139,16 +145,36 @@ func newServerLedger(basin string) *serverLedger {
 		name          string
 		fenced, trims bool
 		weight        int
+		cipher        string
 	}{
-		{"plain", false, false, 1},
-		{"trimmed", false, true, 3},
-		{"fenced", true, false, 2},
-		{"fenced-trimmed", true, true, 3},
+		{"plain", false, false, 1, ""},
+		{"trimmed", false, true, 3, ""},
+		{"fenced", true, false, 2, ""},
+		{"fenced-trimmed", true, true, 3, ""},
+		// Encrypted at rest: the same checks, on records the server
+		// stores sealed and opens with the key on every read.
+		{"sealed-aegis", true, true, 2, client.CipherAegis256},
+		{"sealed-aes-gcm", false, true, 2, client.CipherAes256Gcm},
 	} {
-		l.streams = append(l.streams, &streamLedger{name: s.name, fenced: s.fenced, trims: s.trims, weight: s.weight,
-			fences: map[uint64]string{}, seen: map[uint64]uint64{}})
+		sl := &streamLedger{name: s.name, fenced: s.fenced, trims: s.trims, weight: s.weight, cipher: s.cipher,
+			fences: map[uint64]string{}, seen: map[uint64]uint64{}}
+		if s.cipher != "" {
+			sl.key = randomEncryptionKey()
+		}
+		l.streams = append(l.streams, sl)
 	}
 	return l
+}
+
+// randomEncryptionKey is a fresh 32-byte stream key.
+func randomEncryptionKey() client.EncryptionKey {
+	raw := make([]byte, client.EncryptionKeySize)
+	_, _ = rand.Read(raw)
+	k, err := client.NewEncryptionKey(raw)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 // recordBody is the body of the i-th of n envelope records of batch id.

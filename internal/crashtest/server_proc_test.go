@@ -402,6 +402,12 @@ func newAPIClient(t *testing.T, base string) *apiClient {
 
 func (c *apiClient) close() { c.c.Close() }
 
+// stream is a handle on one of the matrix's streams, with its key if it
+// is encrypted.
+func (c *apiClient) stream(s *streamLedger) *client.Stream {
+	return c.basin.Stream(s.name).WithEncryptionKey(s.key)
+}
+
 // metrics returns the server's Prometheus metrics. They are s2lite's own,
 // not part of the S2 API, so this is a plain request on a connection of
 // its own that it closes.
