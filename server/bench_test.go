@@ -389,3 +389,17 @@ func BenchmarkAuthorize(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendUnaryJSONSmallUsage is BenchmarkAppendUnaryJSONSmall with
+// usage metrics on: compare the two for the cost of counting on the
+// append path.
+func BenchmarkAppendUnaryJSONSmallUsage(b *testing.B) {
+	body, err := json.Marshal(map[string]any{"records": []map[string]string{{"body": string(benchAppendBatch()[0])}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newEnv(b, envOptions{usage: true})
+	e.basinAndStream("s", nil)
+	b.SetBytes(1024)
+	benchAppendOn(b, e, body, "Content-Type", "application/json")
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/s2lite/s2lite/internal/s3test"
 	"github.com/s2lite/s2lite/objstore"
 	"github.com/s2lite/s2lite/stream"
+	"github.com/s2lite/s2lite/usage"
 )
 
 // env is a server on a loopback port over a fresh engine, with an
@@ -48,6 +49,10 @@ type envOptions struct {
 	stream stream.Options
 	// auth turns access tokens on, with rootToken as the root token.
 	auth bool
+	// usage serves the usage metrics API from a recorder on the engine,
+	// on the clock usageNow (default time.Now).
+	usage    bool
+	usageNow func() time.Time
 }
 
 // rootToken is the root token of an env with auth on.
@@ -66,6 +71,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 	so := o.stream
 	if so.HeartbeatMin == 0 {
 		so.HeartbeatMin, so.HeartbeatMax = 50*time.Millisecond, 100*time.Millisecond
+	}
+	if o.usage {
+		rec, err := usage.Open(ctx, usage.EngineStore{DB: db}, usage.Options{Now: o.usageNow})
+		if err != nil {
+			t.Fatalf("usage.Open: %v", err)
+		}
+		t.Cleanup(func() { _ = rec.Close(context.Background()) })
+		so.Usage, o.server.Usage, o.server.Now = rec, rec, o.usageNow
 	}
 	svc, err := stream.New(ctx, db, so)
 	if err != nil {

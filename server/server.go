@@ -77,6 +77,12 @@ type Options struct {
 	// EnableImport turns on POST /v1/streams/{stream}/import, which writes
 	// records at given sequence numbers (serve --enable-import).
 	EnableImport bool
+	// Usage, when set, serves the usage metrics API (/v1/metrics…) and
+	// counts account and basin operations; nil answers it 501.
+	Usage UsageMetrics
+	// Now is the clock of the metrics API's range checks. Default
+	// time.Now.
+	Now func() time.Time
 }
 
 // Server serves the S2 API over HTTP for one stream.Service.
@@ -360,6 +366,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(withLease(r.Context(), lease))
 	}
 	guardBody(w, r, s.bodyStallTimeout())
+	if s.opts.Usage != nil {
+		defer func() { s.countUsage(r, rt, params, rec.status) }()
+	}
 	if err := h(rec, r, params); err != nil {
 		e := toAPIError(err, fromJSON)
 		s.logError(r, e)

@@ -3,8 +3,6 @@ package server
 import (
 	"encoding/json"
 	"net/http"
-
-	"github.com/s2lite/s2lite/stream"
 )
 
 // Endpoints lite does not support (API 13): the request is parsed as the
@@ -109,36 +107,6 @@ func metricsQuery(r *http.Request, sets ...string) *apiError {
 		return badQuery("Failed to deserialize query string: unknown variant `%s` for `interval`", v)
 	}
 	return nil
-}
-
-func (s *Server) accountMetrics(_ http.ResponseWriter, r *http.Request, _ []string) error {
-	if err := metricsQuery(r, "active-basins", "account-ops"); err != nil {
-		return err
-	}
-	return notImplemented()
-}
-
-func (s *Server) basinMetrics(_ http.ResponseWriter, r *http.Request, params []string) error {
-	if _, err := basinFromPath(params); err != nil {
-		return err
-	}
-	if err := metricsQuery(r, "storage", "append-ops", "read-ops", "read-throughput", "append-throughput", "basin-ops"); err != nil {
-		return err
-	}
-	return notImplemented()
-}
-
-func (s *Server) streamMetrics(_ http.ResponseWriter, r *http.Request, params []string) error {
-	if _, err := basinFromPath(params[:1]); err != nil {
-		return err
-	}
-	if err := stream.ValidateStreamName(params[1]); err != nil {
-		return toAPIError(err, fromPath)
-	}
-	if err := metricsQuery(r, "storage"); err != nil {
-		return err
-	}
-	return notImplemented()
 }
 
 func (s *Server) listLocations(http.ResponseWriter, *http.Request, []string) error {
