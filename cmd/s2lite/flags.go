@@ -40,6 +40,11 @@ type serveConfig struct {
 	checkpointInterval  time.Duration
 	checkpointRetention time.Duration
 
+	// Usage metrics.
+	usageFlushInterval   time.Duration
+	usageMinuteRetention time.Duration
+	usageHourRetention   time.Duration
+
 	// Access tokens.
 	rootToken string
 	noAuth    bool
@@ -83,6 +88,9 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	gcMinAge := fs.String("gc-min-age", envOr("S2LITE_GC_MIN_AGE", "10m"), "how long an unreferenced object stays before garbage collection deletes it; a copy of the storage made with plain tools (aws s3 sync, rsync) is consistent only if it finishes within this age (env S2LITE_GC_MIN_AGE)")
 	cpInterval := fs.String("checkpoint-interval", envOr("S2LITE_CHECKPOINT_INTERVAL", "0"), "create a restore point this often, for point-in-time restore (e.g. 1h; 0 disables) (env S2LITE_CHECKPOINT_INTERVAL)")
 	cpRetention := fs.String("checkpoint-retention", envOr("S2LITE_CHECKPOINT_RETENTION", "24h"), "how long restore points, and the WAL and tables they need, are kept: the point-in-time restore window (env S2LITE_CHECKPOINT_RETENTION)")
+	usageFlush := fs.String("usage-flush-interval", envOr("S2LITE_USAGE_FLUSH_INTERVAL", "10s"), "how often usage metrics (GET /v1/metrics) are written to storage: a crash loses at most this much of them; shorter costs one small engine write per period (env S2LITE_USAGE_FLUSH_INTERVAL)")
+	usageMinutes := fs.String("usage-minute-retention", envOr("S2LITE_USAGE_MINUTE_RETENTION", "24h"), "how long per-minute usage metrics are kept before only their hour and day roll-ups remain; longer costs memory per basin (env S2LITE_USAGE_MINUTE_RETENTION)")
+	usageHours := fs.String("usage-hour-retention", envOr("S2LITE_USAGE_HOUR_RETENTION", "744h"), "how long per-hour usage metrics are kept (the API allows 30-day ranges); day roll-ups are kept 400 days (env S2LITE_USAGE_HOUR_RETENTION)")
 	fs.StringVar(&cfg.rootToken, "root-token", os.Getenv("S2LITE_ROOT_TOKEN"), "the root access token (at least 16 characters); without it the stored one is kept, or on first start one is generated and printed once (env S2LITE_ROOT_TOKEN)")
 	fs.BoolVar(&cfg.noAuth, "no-auth", false, "serve every request without an access token (development only: anyone who can reach the port can read and delete everything)")
 	memLimit := fs.String("memory-limit", envOr("S2LITE_MEMORY_LIMIT", "1GiB"), "memory the server may use: engine memtables, block cache and in-flight appends are carved out of it, the rest bounds request bodies, S2S frames and read-session buffers (a request that cannot get memory is answered 429); also Go's soft memory limit (env S2LITE_MEMORY_LIMIT)")
@@ -183,6 +191,9 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 		{"checkpoint-interval", *cpInterval, &cfg.checkpointInterval, 0},
 		{"checkpoint-retention", *cpRetention, &cfg.checkpointRetention, time.Minute},
 		{"wal-min-interval", *walMinInterval, &cfg.walMinInterval, 0},
+		{"usage-flush-interval", *usageFlush, &cfg.usageFlushInterval, time.Second},
+		{"usage-minute-retention", *usageMinutes, &cfg.usageMinuteRetention, time.Hour},
+		{"usage-hour-retention", *usageHours, &cfg.usageHourRetention, 24 * time.Hour},
 	} {
 		v, err := time.ParseDuration(d.in)
 		if err != nil {

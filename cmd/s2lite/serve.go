@@ -22,6 +22,7 @@ import (
 	"github.com/s2lite/s2lite/internal/membudget"
 	"github.com/s2lite/s2lite/server"
 	"github.com/s2lite/s2lite/stream"
+	"github.com/s2lite/s2lite/usage"
 )
 
 const (
@@ -105,16 +106,32 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("opening the storage engine on %s: %w", st.describe, err)
 	}
+	usageRec, err := usage.Open(openCtx, usage.EngineStore{DB: db}, usage.Options{
+		Logger:          log.With("component", "usage"),
+		FlushInterval:   cfg.usageFlushInterval,
+		MinuteRetention: cfg.usageMinuteRetention,
+		HourRetention:   cfg.usageHourRetention,
+	})
+	if err != nil {
+		_ = db.Close()
+		return fmt.Errorf("loading usage metrics: %w", err)
+	}
 	svc, err := stream.New(openCtx, db, stream.Options{
 		Logger:              log.With("component", "stream"),
 		AppendInflightBytes: cfg.appendInflightBytes,
+		Usage:               usageRec,
 	})
 	if err != nil {
 		_ = db.Close()
 		return fmt.Errorf("starting the stream service: %w", err)
 	}
 	closeBackend := func() error {
-		return errors.Join(svc.Close(), db.Close())
+		// The stream service first (its last acks are counted), then the
+		// final usage flush, then the engine.
+		svcErr := svc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return errors.Join(svcErr, usageRec.Close(ctx), db.Close())
 	}
 	var tokens *authstore.Store
 	var generatedRoot string
@@ -142,6 +159,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		CORSOrigins:   cfg.corsOrigins,
 		EnableImport:  cfg.enableImport,
 		EngineMetrics: db.Metrics,
+		Usage:         usageRec,
 		// Only permanent conditions make /health fail: a WAL failure heals
 		// on the next write, which a failing health check would keep away.
 		// It is checked on every request, so it reads only atomics.
