@@ -20,6 +20,9 @@
 //	                              on a stream with a cipher, envelope records sealed
 //	                              (encryption.go)
 //	x/<id><timestamp><seq>        timestamp index entry, empty value (same TTL)
+//	a/…                           access tokens (package authstore)
+//	m/…                           usage metrics (package usage): counters, storage
+//	                              gauges, per-stream storage state
 //
 // A basin name cannot contain NUL, so in s/ and e/ keys the stream name is
 // everything after the first NUL, and listing the streams of a basin is a

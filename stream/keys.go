@@ -12,6 +12,9 @@ const (
 	statePrefix         = "t/"
 	recordPrefix        = "r/"
 	indexPrefix         = "x/"
+	// a/ (access tokens, package authstore) and m/ (usage metrics,
+	// package usage) are taken by others in the same keyspace.
+
 	// streamIDKey holds the exclusive upper bound of the stream ids
 	// reserved so far.
 	streamIDKey = "n/stream-id"
