@@ -162,7 +162,7 @@ start=$(date +%s)
 # 1. In-memory server: every test file.
 if start_server memory; then
 	# shellcheck disable=SC2206
-	files=(${COMPAT_FILES:-test/basins.test.mjs test/streams.test.mjs test/records.test.mjs test/sessions-fetch.test.mjs test/sessions-s2s.test.mjs test/accessTokens.test.mjs test/encryption.test.mjs})
+	files=(${COMPAT_FILES:-test/basins.test.mjs test/streams.test.mjs test/records.test.mjs test/sessions-fetch.test.mjs test/sessions-s2s.test.mjs test/accessTokens.test.mjs test/encryption.test.mjs test/metrics.test.mjs})
 	run_tests "in-memory" "${files[@]}" || status=1
 	stop_server memory || status=1
 else
