@@ -224,6 +224,60 @@ func TestAgainstServer(t *testing.T) {
 	}
 }
 
+// TestAgainstServerEncrypted: the raw paths send the key on streams of a
+// basin with a stream_cipher (unary JSON and protobuf, S2S append
+// sessions, S2S and SSE reads); without it they are refused.
+func TestAgainstServerEncrypted(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, cipher := range []string{"aegis-256", "aes-256-gcm"} {
+		c, err := newBenchClient(srv.URL, "bench-enc-"+cipher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.close)
+		c.encKey = newKeyB64()
+		if err := c.createCipherBasin(ctx, cipher); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.createStream(ctx, "s"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.checkCipher(ctx, "s", cipher); err != nil {
+			t.Fatal(err)
+		}
+		bs := makeBatches(100, 3, 2, 1)
+		if _, err := c.appendJSON(ctx, "s", bs.json[0]); err != nil {
+			t.Fatalf("%s unary JSON: %v", cipher, err)
+		}
+		if _, err := c.appendProto(ctx, c.h2, "s", bs.proto[1]); err != nil {
+			t.Fatalf("%s unary protobuf: %v", cipher, err)
+		}
+		if err := appendRawN(ctx, c, "s", bs, 5, 2); err != nil {
+			t.Fatalf("%s raw session: %v", cipher, err)
+		}
+		const n = 7 * 3
+		for _, kind := range []string{"s2s", "sse"} {
+			rr, err := readAllOnce(ctx, c, "s", kind, n)
+			if err != nil || rr.Records != n {
+				t.Fatalf("%s %s read: %+v, %v", cipher, kind, rr, err)
+			}
+		}
+		// Another key does not open the records.
+		key := c.encKey
+		c.encKey = newKeyB64()
+		if _, err := readAllOnce(ctx, c, "s", "s2s", n); err == nil || !strings.Contains(err.Error(), "decryption") {
+			t.Fatalf("%s read with another key: %v", cipher, err)
+		}
+		c.encKey = ""
+		if _, err := c.appendJSON(ctx, "s", bs.json[0]); err == nil || !strings.Contains(err.Error(), "400") {
+			t.Fatalf("%s append without a key: %v", cipher, err)
+		}
+		c.encKey = key
+	}
+}
+
 func TestBatchesRespectLimits(t *testing.T) {
 	if n := maxBatchRecords(65536, 1000); n != 15 {
 		t.Fatalf("64 KiB records: %d per batch", n)
@@ -283,6 +337,10 @@ func TestReportRendering(t *testing.T) {
 			{Path: "session", RecordBytes: 1024, BatchRecords: 1, Rate: 1000, Ack: Latency{N: 10, P50: 8, P99: 20}, RawPut: Latency{N: 10, P50: 2.5, P99: 4}, P50Ratio: 3.2, P99Ratio: 5, WALObjectsPerBatch: 0.4, AvgWALObjectBytes: 3000},
 		},
 		Throughput: []TputPoint{{Name: "1 stream", Path: "session", Streams: 1, RecordBytes: 1024, BatchRecords: 1000, MiBPerSec: 40, RawPut1MiBSec: 50, RatioTo1: 0.8, RequestsPerMiB: map[string]float64{"PUT": 1}}},
+		Cipher: &CipherResult{RecordBytes: 1024, BatchRecords: 1, Rate: 200, StreamMiB: 32, FillerMiB: 40, ReadsPerSample: 2, BlockCache: "256MiB",
+			Latency: []CipherLatency{{Cipher: "none", Path: "session", Ack: Latency{N: 10, P50: 2}, P50Ratio: 1, P99Ratio: 1}, {Cipher: "aegis-256", Path: "session", Ack: Latency{N: 10, P50: 2.2}, P50Ratio: 1.1, P99Ratio: 1}},
+			CatchUp: []CipherCatchUp{{Cipher: "none", MiBPerSec: 400, Ratio: 1, Reads: []ReadRun{{MiBPerSec: 400}}}, {Cipher: "aes-256-gcm", MiBPerSec: 300, Ratio: 0.75}},
+		},
 	}
 	rep.Targets = judge(rep)
 	if len(rep.Targets) == 0 {
@@ -296,7 +354,7 @@ func TestReportRendering(t *testing.T) {
 		t.Fatal(err)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "server.md"))
-	if !strings.Contains(string(md), "## Targets") {
+	if !strings.Contains(string(md), "## Targets") || !strings.Contains(string(md), "| aes-256-gcm | 300.0 | 0.75 |") {
 		t.Fatalf("report:\n%s", md)
 	}
 	for _, f := range []string{"latency-by-rate.svg", "throughput-by-record-size.svg", "request-cost.svg"} {

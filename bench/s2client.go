@@ -41,7 +41,22 @@ type benchClient struct {
 	// have a thousand); h2 is cleartext HTTP/2 with prior knowledge.
 	h1 *http.Client
 	h2 *http.Client
+	// encKey, when set, is the base64 key sent as s2-encryption-key on
+	// every raw append and read (streams of a basin with a stream_cipher,
+	// API 7.9). The client package's calls (setup, tail readers) do not
+	// send it.
+	encKey string
 }
+
+// keyed adds the encryption key, if any, to a raw request's header pairs.
+func (c *benchClient) keyed(hdr ...string) []string {
+	if c.encKey != "" {
+		hdr = append(hdr, encryptionKeyHeader, c.encKey)
+	}
+	return hdr
+}
+
+const encryptionKeyHeader = "s2-encryption-key"
 
 // benchRootToken is the root access token of the server under test.
 const benchRootToken = "bench-root-token-0123456789abcdef"
@@ -97,6 +112,20 @@ func (c *benchClient) close() {
 func (c *benchClient) createBasin(ctx context.Context) error {
 	if _, err := c.api.CreateBasin(ctx, c.basin.Name(), client.CreateBasinOptions{}); err != nil {
 		return fmt.Errorf("creating basin %s: %w", c.basin.Name(), err)
+	}
+	return nil
+}
+
+// createCipherBasin creates the client's basin with a stream_cipher (API
+// 5.2, 7.9), raw: the bench does not depend on the client package's
+// support for ciphers.
+func (c *benchClient) createCipherBasin(ctx context.Context, cipher string) error {
+	body, err := json.Marshal(map[string]any{"basin": c.basin.Name(), "config": map[string]any{"stream_cipher": cipher}})
+	if err != nil {
+		return err
+	}
+	if _, err := rawDo(ctx, c.h1, http.MethodPost, c.base+"/v1/basins", body, "Content-Type", "application/json"); err != nil {
+		return fmt.Errorf("creating basin %s (stream_cipher %s): %w", c.basin.Name(), cipher, err)
 	}
 	return nil
 }
@@ -168,7 +197,7 @@ func (c *benchClient) recordsURL(stream string) string {
 // prebuilt AppendInput JSON document with plain-text bodies.
 func (c *benchClient) appendJSON(ctx context.Context, stream string, body []byte) (client.AppendAck, error) {
 	data, err := rawDo(ctx, c.h1, http.MethodPost, c.recordsURL(stream), body,
-		"Content-Type", "application/json", "s2-basin", c.basin.Name())
+		c.keyed("Content-Type", "application/json", "s2-basin", c.basin.Name())...)
 	if err != nil {
 		return client.AppendAck{}, err
 	}
@@ -183,7 +212,7 @@ func (c *benchClient) appendJSON(ctx context.Context, stream string, body []byte
 // AppendInput over hc (c.h1 or c.h2).
 func (c *benchClient) appendProto(ctx context.Context, hc *http.Client, stream string, body []byte) (client.AppendAck, error) {
 	data, err := rawDo(ctx, hc, http.MethodPost, c.recordsURL(stream), body,
-		"Content-Type", "application/protobuf", "Accept", "application/protobuf", "s2-basin", c.basin.Name())
+		c.keyed("Content-Type", "application/protobuf", "Accept", "application/protobuf", "s2-basin", c.basin.Name())...)
 	if err != nil {
 		return client.AppendAck{}, err
 	}
@@ -273,6 +302,9 @@ func (c *benchClient) openRawS2S(ctx context.Context, method, u string, body io.
 	req.Header.Set("Authorization", "Bearer "+benchRootToken)
 	req.Header.Set("Accept", "application/protobuf")
 	req.Header.Set("s2-basin", c.basin.Name())
+	if c.encKey != "" {
+		req.Header.Set(encryptionKeyHeader, c.encKey)
+	}
 	resp, err := c.h2.Do(req)
 	if err != nil {
 		cancel()
@@ -350,6 +382,9 @@ func (c *benchClient) openRawSSE(ctx context.Context, stream string, count int64
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Authorization", "Bearer "+benchRootToken)
 	req.Header.Set("s2-basin", c.basin.Name())
+	if c.encKey != "" {
+		req.Header.Set(encryptionKeyHeader, c.encKey)
+	}
 	resp, err := c.h1.Do(req)
 	if err != nil {
 		cancel()

@@ -39,6 +39,7 @@ type ServerReport struct {
 	Tail          []TailPoint       `json:"tail_latency"`
 	Throughput    []TputPoint       `json:"max_throughput"`
 	CatchUp       *CatchUpResult    `json:"catch_up_reads,omitempty"`
+	Cipher        *CipherResult     `json:"cipher_comparison,omitempty"`
 	StoreStalls   *StoreStalls      `json:"store_stalls,omitempty"`
 	WALPuts       []WALPutCheck     `json:"wal_puts_per_object"`
 	Cost          *CostResult       `json:"cost_after_compaction,omitempty"`
@@ -250,7 +251,7 @@ func runServerBench(args []string) error {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	out, bucket := commonFlags(fs)
 	quick := fs.Bool("quick", false, "scale durations and sizes down (development; figures are rough)")
-	only := fs.String("only", "", "comma-separated phases to run: latency, tail, throughput, catchup (default all)")
+	only := fs.String("only", "", "comma-separated phases to run: latency, tail, throughput, catchup, cipher (default all)")
 	serverBin := fs.String("server-bin", "", "use this s2lite binary instead of building ./cmd/s2lite")
 	render := fs.String("render", "", "only re-judge the targets and re-render the report and plots from this server.json into -out")
 	points := fs.String("points", "", "comma-separated latency points to run, as RECORDxBATCH@RATE, e.g. 1024x1@1000 (development; default all)")
@@ -344,7 +345,7 @@ func runServerBench(args []string) error {
 			sb.points[strings.TrimSpace(p)] = true
 		}
 	}
-	phases := map[string]bool{"latency": true, "tail": true, "throughput": true, "catchup": true}
+	phases := map[string]bool{"latency": true, "tail": true, "throughput": true, "catchup": true, "cipher": true}
 	if *only != "" {
 		phases = map[string]bool{}
 		for p := range strings.SplitSeq(*only, ",") {
@@ -367,6 +368,11 @@ func runServerBench(args []string) error {
 	if phases["catchup"] {
 		if err := sb.catchUpPhase(); err != nil {
 			return fmt.Errorf("catch-up: %w", err)
+		}
+	}
+	if phases["cipher"] {
+		if err := sb.cipherPhase(); err != nil {
+			return fmt.Errorf("cipher: %w", err)
 		}
 	}
 	sb.rep.Targets = judge(sb.rep)
@@ -408,6 +414,7 @@ func (sb *serverBench) durations() map[string]string {
 		"tail point":        fmt.Sprintf("%v warm-up + %v measured", sb.scale(time.Second), sb.scale(5*time.Second)),
 		"throughput point":  fmt.Sprintf("%v warm-up + %v measured (closed loop), then %v of raw PUTs with 1 and with 4 clients", sb.scale(2*time.Second), sb.scale(5*time.Second), sb.scale(1500*time.Millisecond)),
 		"catch-up":          fmt.Sprintf("%d MiB stream + %d MiB filler; twice: restart, 1 cold S2S read, 3 warm S2S reads, 1 warm SSE read", sb.catchUpMiB(), sb.fillerMiB()),
+		"cipher":            fmt.Sprintf("plain, aegis-256 and aes-256-gcm streams on one server: 1 KiB x 1 @ 200/s open loop over session and unary, %v warm-up + %v measured each; %d MiB per stream filled at once + %d MiB filler, then %d rounds of warm S2S reads of each", sb.scale(time.Second), sb.scale(4*time.Second), sb.cipherStreamMiB(), sb.fillerMiB(), sb.cipherReadRounds()),
 		"settle":            "up to 90 s for flushes and compactions to finish before the cost totals",
 	}
 }
@@ -442,9 +449,9 @@ func (sb *serverBench) proxyOverhead(endpoint string) error {
 }
 
 // startServer starts s2lite on a fresh path of the run.
-func (sb *serverBench) startServer(name string) (*serverProc, string, error) {
+func (sb *serverBench) startServer(name string, extraEnv ...string) (*serverProc, string, error) {
 	path := sb.runID + "/" + name
-	p, err := startServerAt(sb, path, name)
+	p, err := startServerAt(sb, path, name, extraEnv...)
 	return p, path, err
 }
 
@@ -1211,8 +1218,8 @@ func (sb *serverBench) catchUpPhase() error {
 	return nil
 }
 
-func startServerAt(sb *serverBench, path, name string) (*serverProc, error) {
-	p, err := startServer(sb.ctx, sb.bin, sb.proxy.url, sb.bucket, path, filepath.Join(sb.tmp, name+".log"))
+func startServerAt(sb *serverBench, path, name string, extraEnv ...string) (*serverProc, error) {
+	p, err := startServer(sb.ctx, sb.bin, sb.proxy.url, sb.bucket, path, filepath.Join(sb.tmp, name+".log"), extraEnv...)
 	if err == nil {
 		sb.meter.pids["server"] = p.cmd.Process.Pid
 	}

@@ -156,7 +156,45 @@ func writeServerMarkdown(path string, r *ServerReport) error {
 		}
 		p("\nRaw GET of the tables: %.1f MiB/s whole objects, %.1f MiB/s in 1 MiB ranges (one client). Cold over raw: %.2f. Warm S2S average: %.1f MiB/s.\n", c.RawGetMiBSec, c.RawRangedMiBSec, c.ColdRatio, c.WarmMiBSec)
 	}
+	if c := r.Cipher; c != nil {
+		writeCipherSection(&b, c)
+	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// writeCipherSection renders the cipher phase: encrypted streams against a
+// plain one.
+func writeCipherSection(b *strings.Builder, c *CipherResult) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("\n## Encrypted streams against a plain one\n\n")
+	p("Three basins on one server, one plain and one per `stream_cipher`; appends and reads on the encrypted streams carry `s2-encryption-key`. ")
+	p("Ack latency: %s x %d at %g batches/s, open loop as above, the three streams one after another on each path. ", sizeName(c.RecordBytes), c.BatchRecords, c.Rate)
+	p("Ratios are to the plain stream on the same path.\n\n")
+	p("| path | cipher | acked/s | p50 ms | p90 | p99 | max | n | ratio p50 / p99 | WAL PUT p50 | ack − WAL PUT p50 | cores server / MinIO / bench | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, l := range c.Latency {
+		note := ""
+		if l.Saturated {
+			note = "saturated"
+		}
+		if l.Errors > 0 {
+			note += fmt.Sprintf(" %d errors: %s", l.Errors, l.FirstErr)
+		}
+		p("| %s | %s | %.1f | %.2f | %.2f | %.2f | %.2f | %d | %.2f / %.2f | %.2f | %.2f | %s | %s |\n",
+			l.Path, l.Cipher, l.AchievedRate, l.Ack.P50, l.Ack.P90, l.Ack.P99, l.Ack.Max, l.Ack.N, l.P50Ratio, l.P99Ratio,
+			l.WALPut.P50, l.Ack.P50-l.WALPut.P50, coresCell(l.CPU), strings.TrimSpace(note))
+	}
+	p("\nCatch-up: a %.0f MiB stream of %s records per variant, the three filled at once, then %.0f MiB to a plain stream so that all three are in tables; this server runs with a %s block cache, which holds the three. ", c.StreamMiB, sizeName(c.RecordBytes), c.FillerMiB, c.BlockCache)
+	p("After one untimed read of each (block cache filled), rounds of %d S2S reads from the start per stream, back to back, the streams interleaved; the median over rounds is given.\n\n", c.ReadsPerSample)
+	p("| cipher | warm S2S MiB/s (median) | ratio to plain | reads MiB/s | server CPU ms per MiB | store GETs | fill MiB/s (concurrent) |\n|---|---|---|---|---|---|---|\n")
+	for _, cu := range c.CatchUp {
+		var reads []string
+		var gets int64
+		for _, r := range cu.Reads {
+			reads = append(reads, fmt.Sprintf("%.0f", r.MiBPerSec))
+			gets += r.GETs
+		}
+		p("| %s | %.1f | %.2f | %s | %.2f | %d | %.1f |\n", cu.Cipher, cu.MiBPerSec, cu.Ratio, strings.Join(reads, ", "), cu.ServerCPUMsPerMiB, gets, cu.FillMiBSec)
+	}
 }
 
 // writeWhereTimeGoes summarizes the diagnostic figures: time outside the

@@ -35,8 +35,9 @@ type serverProc struct {
 
 // startServer runs `s2lite serve` on a free loopback port against the
 // bucket and path, with the object store reached through endpoint (the
-// counting proxy), and waits until /health answers.
-func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath string) (*serverProc, error) {
+// counting proxy), and waits until /health answers. extraEnv (NAME=value)
+// is added to its environment.
+func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath string, extraEnv ...string) (*serverProc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -59,6 +60,7 @@ func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath strin
 	// Access tokens on, as by default (an environment variable rather than
 	// --root-token, so that -server-bin may be a build from before tokens).
 	cmd.Env = append(env, "AWS_ENDPOINT_URL_S3="+endpoint, "S2LITE_ROOT_TOKEN="+benchRootToken)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
