@@ -130,7 +130,15 @@ func TestOnlineBackupWhileWriting(t *testing.T) {
 	}
 	defer db.Close()
 	w := startWriter(db)
+	// The copy must meet tables and WAL both: wait for a flush rather
+	// than a fixed time, which a loaded machine may not fill.
 	time.Sleep(200 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); db.Metrics().FlushTables == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no flush within 30 s of writing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	began := time.Now()
 	st, err := Copy(ctx, src, dst, Options{GCMinAge: 300 * time.Millisecond})
