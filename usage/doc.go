@@ -43,6 +43,20 @@
 // buckets merge and the merged one expires at the later instant, so
 // storage is then over-counted for at most the gap between them.
 //
+// # Object-store cost (s2lite extension)
+//
+// With Options.StorageCounts (a StorageMeter around the object store),
+// every flush takes the change in PUTs, GETs, bytes written and bytes
+// read by object class (wal/, sst/, the rest) since the last flush and
+// splits it across basins: writes in proportion to each basin's appended
+// bytes in that period, reads in proportion to its read bytes, in whole
+// units by largest remainder so the shares sum to the total. A period
+// with no appends (or no reads) cannot charge its writes (or reads) to
+// anyone: they are counted in the account scope as unattributed. This is
+// an attribution, not a measurement: a flush or compaction is charged to
+// whoever appended in the period it happened, and compaction's GETs to
+// the period's readers.
+//
 // # Key layout (under the engine's m/ prefix)
 //
 //	m/c/<res><bucket start BE32><scope>\x00<metric>\x00<label>   counter, u64 BE (TTL = retention)

@@ -94,6 +94,10 @@ type Options struct {
 	// 400 d).
 	MinuteRetention, HourRetention, DayRetention time.Duration
 	Logger                                       *slog.Logger
+	// StorageCounts, when set, is the object store's cumulative request
+	// and byte counts (StorageMeter.Counts): every flush attributes their
+	// change since the last flush to basins (the storage-* metrics).
+	StorageCounts func() StorageCounts
 }
 
 func (o Options) withDefaults() Options {
@@ -187,6 +191,13 @@ type Recorder struct {
 	deadGauges    map[gaugeKey]struct{}
 	dirtyStorage  map[streamKey]struct{}
 
+	// Object-store attribution (storage.go): the counts at the last
+	// flush, each basin's appended and read bytes since, and each basin's
+	// attributed use since Open.
+	lastCounts                 StorageCounts
+	periodAppended, periodRead map[string]uint64
+	basinStorage               map[string]*StorageUse
+
 	flushMu sync.Mutex // one flush at a time
 	stop    chan struct{}
 	done    chan struct{}
@@ -210,6 +221,9 @@ func Open(ctx context.Context, store Store, opts Options) (*Recorder, error) {
 	if err := r.load(ctx); err != nil {
 		return nil, err
 	}
+	if r.opts.StorageCounts != nil {
+		r.lastCounts = r.opts.StorageCounts() // what came before is no basin's
+	}
 	go r.loop()
 	return r, nil
 }
@@ -217,18 +231,21 @@ func Open(ctx context.Context, store Store, opts Options) (*Recorder, error) {
 func newRecorder(store Store, opts Options) *Recorder {
 	opts = opts.withDefaults()
 	return &Recorder{
-		store:         store,
-		opts:          opts,
-		log:           opts.Logger,
-		counters:      map[string]map[seriesKey]*series{},
-		gauges:        map[streamKey][]point{},
-		storage:       map[streamKey]*streamStorage{},
-		dirtyCounters: map[counterKey]struct{}{},
-		dirtyGauges:   map[gaugeKey]struct{}{},
-		deadGauges:    map[gaugeKey]struct{}{},
-		dirtyStorage:  map[streamKey]struct{}{},
-		stop:          make(chan struct{}),
-		done:          make(chan struct{}),
+		store:          store,
+		opts:           opts,
+		log:            opts.Logger,
+		counters:       map[string]map[seriesKey]*series{},
+		gauges:         map[streamKey][]point{},
+		storage:        map[streamKey]*streamStorage{},
+		dirtyCounters:  map[counterKey]struct{}{},
+		dirtyGauges:    map[gaugeKey]struct{}{},
+		deadGauges:     map[gaugeKey]struct{}{},
+		dirtyStorage:   map[streamKey]struct{}{},
+		periodAppended: map[string]uint64{},
+		periodRead:     map[string]uint64{},
+		basinStorage:   map[string]*StorageUse{},
+		stop:           make(chan struct{}),
+		done:           make(chan struct{}),
 	}
 }
 
@@ -331,6 +348,9 @@ func (r *Recorder) Read(basin string, streaming, op bool, bytes uint64) {
 		r.addLocked(now, basin, seriesKey{MetricReadOps, label}, 1)
 	}
 	r.addLocked(now, basin, seriesKey{MetricReadThroughput, ""}, bytes)
+	if r.opts.StorageCounts != nil && basin != "" {
+		r.periodRead[basin] += bytes
+	}
 	r.mu.Unlock()
 }
 
@@ -361,6 +381,9 @@ func (r *Recorder) Appended(a Append) {
 	defer r.mu.Unlock()
 	r.addLocked(now, a.Basin, seriesKey{MetricAppendOps, label}, 1)
 	r.addLocked(now, a.Basin, seriesKey{MetricAppendThroughput, label}, a.Bytes)
+	if r.opts.StorageCounts != nil && a.Basin != "" {
+		r.periodAppended[a.Basin] += a.Bytes
+	}
 	st := r.storage[sk]
 	if st == nil {
 		st = &streamStorage{}
@@ -580,6 +603,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	now := r.nowSecs()
+	r.attributeStorage(now)
 	r.mu.Lock()
 	r.expireLocked(now)
 	b := &Batch{}
