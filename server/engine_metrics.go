@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/s2lite/s2lite/engine"
+	"github.com/s2lite/s2lite/usage"
 )
 
 // engineCollector exports a snapshot of engine.DB.Metrics at every scrape.
@@ -75,5 +76,34 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, em := range engineMetrics() {
 		desc := prometheus.NewDesc("s2lite_engine_"+em.name, em.help, nil, nil)
 		ch <- prometheus.MustNewConstMetric(desc, em.kind, em.value(&snap))
+	}
+}
+
+// basinStorageCollector exports each basin's attributed object-store use
+// (serve --metrics-per-basin): one series per basin and op or direction,
+// so its cardinality grows with the basins, which is why it is opt-in.
+// The values count from the recorder's start, like any counter.
+type basinStorageCollector struct {
+	snapshot func() map[string]usage.StorageUse
+}
+
+var (
+	basinStorageRequestsDesc = prometheus.NewDesc("s2lite_basin_storage_requests_total",
+		"Object-store requests attributed to the basin in proportion to its appended (put) or read (get) bytes.", []string{"basin", "op"}, nil)
+	basinStorageBytesDesc = prometheus.NewDesc("s2lite_basin_storage_bytes_total",
+		"Object-store bytes attributed to the basin in proportion to its appended (written) or read (read) bytes.", []string{"basin", "direction"}, nil)
+)
+
+func (c *basinStorageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- basinStorageRequestsDesc
+	ch <- basinStorageBytesDesc
+}
+
+func (c *basinStorageCollector) Collect(ch chan<- prometheus.Metric) {
+	for basin, u := range c.snapshot() {
+		ch <- prometheus.MustNewConstMetric(basinStorageRequestsDesc, prometheus.CounterValue, float64(u.Puts), basin, "put")
+		ch <- prometheus.MustNewConstMetric(basinStorageRequestsDesc, prometheus.CounterValue, float64(u.Gets), basin, "get")
+		ch <- prometheus.MustNewConstMetric(basinStorageBytesDesc, prometheus.CounterValue, float64(u.BytesWritten), basin, "written")
+		ch <- prometheus.MustNewConstMetric(basinStorageBytesDesc, prometheus.CounterValue, float64(u.BytesRead), basin, "read")
 	}
 }

@@ -41,6 +41,9 @@ type env struct {
 	closed bool
 	// token is sent with every call unless the call sets authorization.
 	token string
+	// usage is the usage recorder (envOptions.usage), its object store
+	// metered.
+	usage *usage.Recorder
 }
 
 type envOptions struct {
@@ -53,6 +56,9 @@ type envOptions struct {
 	// on the clock usageNow (default time.Now).
 	usage    bool
 	usageNow func() time.Time
+	// perBasin exports the usage recorder's per-basin object-store
+	// counters on /metrics (serve --metrics-per-basin).
+	perBasin bool
 }
 
 // rootToken is the root token of an env with auth on.
@@ -64,7 +70,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.store == nil {
 		o.store = objstore.NewMemory()
 	}
-	db, err := engine.Open(ctx, engine.Options{Store: o.store})
+	engineStore := o.store
+	var meter *usage.StorageMeter
+	if o.usage {
+		meter = usage.NewStorageMeter(o.store)
+		engineStore = meter
+	}
+	db, err := engine.Open(ctx, engine.Options{Store: engineStore})
 	if err != nil {
 		t.Fatalf("engine.Open: %v", err)
 	}
@@ -72,13 +84,17 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if so.HeartbeatMin == 0 {
 		so.HeartbeatMin, so.HeartbeatMax = 50*time.Millisecond, 100*time.Millisecond
 	}
+	var rec *usage.Recorder
 	if o.usage {
-		rec, err := usage.Open(ctx, usage.EngineStore{DB: db}, usage.Options{Now: o.usageNow})
+		rec, err = usage.Open(ctx, usage.EngineStore{DB: db}, usage.Options{Now: o.usageNow, StorageCounts: meter.Counts})
 		if err != nil {
 			t.Fatalf("usage.Open: %v", err)
 		}
 		t.Cleanup(func() { _ = rec.Close(context.Background()) })
 		so.Usage, o.server.Usage, o.server.Now = rec, rec, o.usageNow
+		if o.perBasin {
+			o.server.BasinStorage = rec.BasinStorage
+		}
 	}
 	svc, err := stream.New(ctx, db, so)
 	if err != nil {
@@ -98,7 +114,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatalf("listen: %v", err)
 	}
 	e := &env{
-		t: t, srv: srv, svc: svc, db: db, store: o.store,
+		t: t, srv: srv, svc: svc, db: db, store: o.store, usage: rec,
 		base:   "http://" + ln.Addr().String(),
 		served: make(chan error, 1),
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/internal/membudget"
 	"github.com/s2lite/s2lite/stream"
+	"github.com/s2lite/s2lite/usage"
 )
 
 // Options configure a Server. The zero value is usable.
@@ -80,6 +81,11 @@ type Options struct {
 	// Usage, when set, serves the usage metrics API (/v1/metrics…) and
 	// counts account and basin operations; nil answers it 501.
 	Usage UsageMetrics
+	// BasinStorage, when set, exports each basin's attributed
+	// object-store requests and bytes on /metrics, labelled by basin
+	// (typically usage.Recorder.BasinStorage; serve --metrics-per-basin).
+	// Off by default: one series per basin.
+	BasinStorage func() map[string]usage.StorageUse
 	// Now is the clock of the metrics API's range checks. Default
 	// time.Now.
 	Now func() time.Time
@@ -132,6 +138,9 @@ func New(svc *stream.Service, opts Options) *Server {
 	s.drainCtx, s.drain = context.WithCancel(context.Background())
 	s.abortCtx, s.abort = context.WithCancel(context.Background())
 	s.metrics = newMetrics(opts.EngineMetrics)
+	if opts.BasinStorage != nil {
+		s.metrics.reg.MustRegister(&basinStorageCollector{snapshot: opts.BasinStorage})
+	}
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.serveHTTP)
 	if !opts.DisableCORS {

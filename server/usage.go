@@ -155,13 +155,14 @@ func resolutionOf(interval, def string) usage.Resolution {
 }
 
 func (s *Server) accountMetrics(w http.ResponseWriter, r *http.Request, _ []string) error {
+	sets := append([]string{"active-basins", "account-ops"}, storageSets...)
 	if s.opts.Usage == nil {
-		if err := metricsQuery(r, "active-basins", "account-ops"); err != nil {
+		if err := metricsQuery(r, sets...); err != nil {
 			return err
 		}
 		return notImplemented()
 	}
-	m, err := s.parseMetrics(r, "active-basins", "account-ops")
+	m, err := s.parseMetrics(r, sets...)
 	if err != nil {
 		return err
 	}
@@ -186,6 +187,8 @@ func (s *Server) accountMetrics(w http.ResponseWriter, r *http.Request, _ []stri
 		for _, sr := range s.opts.Usage.Accumulations("", usage.MetricAccountOps, nil, res, m.start, m.end) {
 			out.Values = append(out.Values, jsonAccumulation{jsonSeries{Name: sr.Label, Unit: "operations", Interval: res.String(), Values: pointsJSON(sr.Points)}})
 		}
+	default: // storage-*: what no basin could be charged with
+		out.Values = s.storageSet("", m, "hour")
 	}
 	writeJSON(w, r, http.StatusOK, out)
 	return nil
@@ -205,7 +208,7 @@ func (s *Server) basinMetrics(w http.ResponseWriter, r *http.Request, params []s
 	if aerr != nil {
 		return aerr
 	}
-	sets := []string{"storage", "append-ops", "read-ops", "read-throughput", "append-throughput", "basin-ops"}
+	sets := append([]string{"storage", "append-ops", "read-ops", "read-throughput", "append-throughput", "basin-ops"}, storageSets...)
 	if s.opts.Usage == nil {
 		if err := metricsQuery(r, sets...); err != nil {
 			return err
@@ -244,9 +247,31 @@ func (s *Server) basinMetrics(w http.ResponseWriter, r *http.Request, params []s
 		acc(usage.MetricReadThroughput, "bytes", []string{""}, func(string) string { return "read-throughput" })
 	case "basin-ops":
 		acc(usage.MetricBasinOps, "operations", nil, same)
+	default: // storage-*
+		out.Values = s.storageSet(basin, m, "minute")
 	}
 	writeJSON(w, r, http.StatusOK, out)
 	return nil
+}
+
+// storageSets are the s2lite extension sets of object-store cost, by
+// set name: the usage metric and its unit. At the account level they
+// answer the share no basin could be charged with.
+var storageSets = []string{usage.MetricStoragePuts, usage.MetricStorageGets, usage.MetricStorageBytesWritten, usage.MetricStorageBytesRead}
+
+// storageSet answers one storage-* set of scope: one series per object
+// class (wal, table, other), always all three.
+func (s *Server) storageSet(scope string, m metricsRange, defInterval string) []any {
+	unit := "bytes"
+	if m.set == usage.MetricStoragePuts || m.set == usage.MetricStorageGets {
+		unit = "operations"
+	}
+	res := resolutionOf(m.interval, defInterval)
+	out := []any{}
+	for _, sr := range s.opts.Usage.Accumulations(scope, m.set, usage.StorageClasses, res, m.start, m.end) {
+		out = append(out, jsonAccumulation{jsonSeries{Name: sr.Label, Unit: unit, Interval: res.String(), Values: pointsJSON(sr.Points)}})
+	}
+	return out
 }
 
 func (s *Server) streamMetrics(w http.ResponseWriter, r *http.Request, params []string) error {

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,4 +161,114 @@ func TestMetricsAuthScope(t *testing.T) {
 	e.call("GET", "/v1/metrics/tenant-b-basin/s?set=storage"+rng, nil, bearer(secret)...).expectError(t, http.StatusForbidden, "permission_denied")
 	noOps := e.issue(t, `{"id":"no-metrics","scope":{"basins":{"prefix":""},"ops":["list-basins"]}}`)
 	e.call("GET", "/v1/metrics?set=account-ops"+rng, nil, bearer(noOps)...).expectError(t, http.StatusForbidden, "permission_denied")
+}
+
+// TestStorageMetricSets: the object-store cost sets (s2lite extensions)
+// through the API, attributed 3:1 to two basins that appended 3:1, and
+// the per-basin Prometheus counters with perBasin.
+func TestStorageMetricSets(t *testing.T) {
+	e := newEnv(t, envOptions{usage: true, perBasin: true})
+	ctx := t.Context()
+	basins := []string{"cost-basin-a", "cost-basin-b"}
+	for _, b := range basins {
+		e.call("POST", "/v1/basins", map[string]any{"basin": b}).expect(t, http.StatusCreated)
+		e.call("POST", "/v1/streams", map[string]any{"stream": "s"}, "s2-basin", b).expect(t, http.StatusCreated)
+	}
+	// Everything so far (creations, no appends) is unattributed.
+	if err := e.usage.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Metered sizes 300 and 100 (8 bytes of overhead per record).
+	for i, b := range basins {
+		body := strings.Repeat("x", []int{292, 92}[i])
+		e.call("POST", "/v1/streams/s/records", map[string]any{"records": []any{map[string]any{"body": body}}}, "s2-basin", b).expect(t, http.StatusOK)
+	}
+	if err := e.usage.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Unix()
+	rng := fmt.Sprintf("&start=%d&end=%d", now-3600, now+30)
+	get := func(path string) metricSet {
+		t.Helper()
+		var out metricSet
+		e.call("GET", path, nil).expect(t, http.StatusOK).decode(t, &out)
+		return out
+	}
+	sumOf := func(ms metricSet, class string) (n float64) {
+		for _, v := range ms.Values {
+			if v.Accumulation.Name == class {
+				for _, p := range v.Accumulation.Values {
+					n += p[1]
+				}
+			}
+		}
+		return n
+	}
+	for _, set := range []string{"storage-puts", "storage-gets", "storage-bytes-written", "storage-bytes-read"} {
+		unit := "bytes"
+		if set == "storage-puts" || set == "storage-gets" {
+			unit = "operations"
+		}
+		for _, path := range []string{"/v1/metrics/cost-basin-a?set=" + set + rng, "/v1/metrics?set=" + set + rng, "/v1/metrics/cost-basin-a?set=" + set + "&interval=hour" + rng} {
+			ms := get(path)
+			if len(ms.Values) != 3 {
+				t.Fatalf("%s: %d series: %+v", path, len(ms.Values), ms)
+			}
+			for i, class := range []string{"wal", "table", "other"} {
+				if a := ms.Values[i].Accumulation; a == nil || a.Name != class || a.Unit != unit {
+					t.Fatalf("%s: series %d: %+v", path, i, ms.Values[i])
+				}
+			}
+		}
+	}
+	// The appends' WAL PUTs and bytes split 3:1 (largest remainder: each
+	// share within one unit of exact).
+	for _, set := range []string{"storage-puts", "storage-bytes-written"} {
+		a := sumOf(get("/v1/metrics/cost-basin-a?set="+set+rng), "wal")
+		b := sumOf(get("/v1/metrics/cost-basin-b?set="+set+rng), "wal")
+		if a == 0 || a+b == 0 || a < 3*b-3 || a > 3*b+3 {
+			t.Fatalf("%s wal: basin a %v, basin b %v: not 3:1", set, a, b)
+		}
+	}
+	if u := sumOf(get("/v1/metrics?set=storage-puts"+rng), "wal"); u == 0 {
+		t.Fatalf("no unattributed WAL PUTs for the basin creations")
+	}
+	// An unknown set is still 400; the cloud's sets still answer.
+	e.call("GET", "/v1/metrics/cost-basin-a?set=storage-deletes"+rng, nil).expectError(t, http.StatusBadRequest, "bad_query")
+	e.call("GET", "/v1/metrics?set=storage-deletes"+rng, nil).expectError(t, http.StatusBadRequest, "bad_query")
+	e.call("GET", "/v1/metrics/cost-basin-a/s?set=storage-puts"+rng, nil).expectError(t, http.StatusBadRequest, "bad_query")
+	e.call("GET", "/v1/metrics/cost-basin-a?set=append-throughput"+rng, nil).expect(t, http.StatusOK)
+
+	prom := string(e.call("GET", "/metrics", nil).expect(t, http.StatusOK).body)
+	for _, want := range []string{
+		`s2lite_basin_storage_requests_total{basin="cost-basin-a",op="put"}`,
+		`s2lite_basin_storage_requests_total{basin="cost-basin-b",op="get"}`,
+		`s2lite_basin_storage_bytes_total{basin="cost-basin-a",direction="written"}`,
+		`s2lite_basin_storage_bytes_total{basin="cost-basin-b",direction="read"}`,
+	} {
+		if !strings.Contains(prom, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestPerBasinPrometheusOff: without perBasin, /metrics has no series
+// labelled by basin, though the API's storage sets are there.
+func TestPerBasinPrometheusOff(t *testing.T) {
+	e := newEnv(t, envOptions{usage: true})
+	e.call("POST", "/v1/basins", map[string]any{"basin": "cost-basin-c"}).expect(t, http.StatusCreated)
+	e.call("POST", "/v1/streams", map[string]any{"stream": "s"}, "s2-basin", "cost-basin-c").expect(t, http.StatusCreated)
+	e.call("POST", "/v1/streams/s/records", map[string]any{"records": []any{map[string]any{"body": "x"}}}, "s2-basin", "cost-basin-c").expect(t, http.StatusOK)
+	if err := e.usage.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Unix()
+	var ms metricSet
+	e.call("GET", fmt.Sprintf("/v1/metrics/cost-basin-c?set=storage-puts&start=%d&end=%d", now-3600, now+30), nil).expect(t, http.StatusOK).decode(t, &ms)
+	if len(ms.Values) != 3 || len(ms.Values[0].Accumulation.Values) == 0 {
+		t.Fatalf("storage-puts: %+v", ms)
+	}
+	if prom := string(e.call("GET", "/metrics", nil).expect(t, http.StatusOK).body); strings.Contains(prom, "s2lite_basin_storage") || strings.Contains(prom, "cost-basin-c") {
+		t.Fatalf("/metrics has per-basin series without the flag")
+	}
 }
