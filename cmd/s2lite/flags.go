@@ -44,6 +44,7 @@ type serveConfig struct {
 	usageFlushInterval   time.Duration
 	usageMinuteRetention time.Duration
 	usageHourRetention   time.Duration
+	metricsPerBasin      bool
 
 	// Access tokens.
 	rootToken string
@@ -91,6 +92,15 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	usageFlush := fs.String("usage-flush-interval", envOr("S2LITE_USAGE_FLUSH_INTERVAL", "10s"), "how often usage metrics (GET /v1/metrics) are written to storage: a crash loses at most this much of them; shorter costs one small engine write per period (env S2LITE_USAGE_FLUSH_INTERVAL)")
 	usageMinutes := fs.String("usage-minute-retention", envOr("S2LITE_USAGE_MINUTE_RETENTION", "24h"), "how long per-minute usage metrics are kept before only their hour and day roll-ups remain; longer costs memory per basin (env S2LITE_USAGE_MINUTE_RETENTION)")
 	usageHours := fs.String("usage-hour-retention", envOr("S2LITE_USAGE_HOUR_RETENTION", "744h"), "how long per-hour usage metrics are kept (the API allows 30-day ranges); day roll-ups are kept 400 days (env S2LITE_USAGE_HOUR_RETENTION)")
+	perBasinDefault := false
+	if v := os.Getenv("S2LITE_METRICS_PER_BASIN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("S2LITE_METRICS_PER_BASIN: %q is not true or false", v)
+		}
+		perBasinDefault = b
+	}
+	fs.BoolVar(&cfg.metricsPerBasin, "metrics-per-basin", perBasinDefault, "export each basin's attributed object-store requests and bytes on /metrics, labelled by basin (one series set per basin: enable only with few basins) (env S2LITE_METRICS_PER_BASIN)")
 	fs.StringVar(&cfg.rootToken, "root-token", os.Getenv("S2LITE_ROOT_TOKEN"), "the root access token (at least 16 characters); without it the stored one is kept, or on first start one is generated and printed once (env S2LITE_ROOT_TOKEN)")
 	fs.BoolVar(&cfg.noAuth, "no-auth", false, "serve every request without an access token (development only: anyone who can reach the port can read and delete everything)")
 	memLimit := fs.String("memory-limit", envOr("S2LITE_MEMORY_LIMIT", "1GiB"), "memory the server may use: engine memtables, block cache and in-flight appends are carved out of it, the rest bounds request bodies, S2S frames and read-session buffers (a request that cannot get memory is answered 429); also Go's soft memory limit (env S2LITE_MEMORY_LIMIT)")

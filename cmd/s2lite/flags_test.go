@@ -170,3 +170,24 @@ func TestMemoryAndEngineFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsPerBasinFlag(t *testing.T) {
+	t.Setenv("S2LITE_METRICS_PER_BASIN", "")
+	if cfg, err := parseServeFlags(nil, io.Discard); err != nil || cfg.metricsPerBasin {
+		t.Fatalf("default: %v %v", cfg.metricsPerBasin, err)
+	}
+	if cfg, err := parseServeFlags([]string{"--metrics-per-basin"}, io.Discard); err != nil || !cfg.metricsPerBasin {
+		t.Fatalf("flag: %v %v", cfg.metricsPerBasin, err)
+	}
+	t.Setenv("S2LITE_METRICS_PER_BASIN", "true")
+	if cfg, err := parseServeFlags(nil, io.Discard); err != nil || !cfg.metricsPerBasin {
+		t.Fatalf("env: %v %v", cfg.metricsPerBasin, err)
+	}
+	if cfg, err := parseServeFlags([]string{"--metrics-per-basin=false"}, io.Discard); err != nil || cfg.metricsPerBasin {
+		t.Fatalf("flag over env: %v %v", cfg.metricsPerBasin, err)
+	}
+	t.Setenv("S2LITE_METRICS_PER_BASIN", "sometimes")
+	if _, err := parseServeFlags(nil, io.Discard); err == nil {
+		t.Fatal("bad env accepted")
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/internal/initspec"
 	"github.com/s2lite/s2lite/internal/membudget"
+	"github.com/s2lite/s2lite/objstore"
 	"github.com/s2lite/s2lite/server"
 	"github.com/s2lite/s2lite/stream"
 	"github.com/s2lite/s2lite/usage"
@@ -83,7 +84,13 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 
 	openCtx, cancelOpen := context.WithTimeout(ctx, openTimeout)
 	defer cancelOpen()
-	st, err := openStorage(openCtx, cfg, log)
+	// The usage metrics attribute the object store's requests to basins
+	// (storage-* sets): the meter counts them under the retries.
+	var meter *usage.StorageMeter
+	st, err := openStorageWith(openCtx, cfg, log, func(s objstore.Store) objstore.Store {
+		meter = usage.NewStorageMeter(s)
+		return meter
+	})
 	if err != nil {
 		return err
 	}
@@ -111,6 +118,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		FlushInterval:   cfg.usageFlushInterval,
 		MinuteRetention: cfg.usageMinuteRetention,
 		HourRetention:   cfg.usageHourRetention,
+		StorageCounts:   meter.Counts,
 	})
 	if err != nil {
 		_ = db.Close()
@@ -160,6 +168,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		EnableImport:  cfg.enableImport,
 		EngineMetrics: db.Metrics,
 		Usage:         usageRec,
+		BasinStorage:  basinStorage(cfg.metricsPerBasin, usageRec),
 		// Only permanent conditions make /health fail: a WAL failure heals
 		// on the next write, which a failing health check would keep away.
 		// It is checked on every request, so it reads only atomics.
@@ -272,6 +281,15 @@ func printHint(w io.Writer, addr net.Addr, cfg serveConfig, generatedRoot string
 	if f, ok := w.(*os.File); ok {
 		_ = f.Sync()
 	}
+}
+
+// basinStorage is the per-basin Prometheus source: only with
+// --metrics-per-basin (label cardinality grows with the basins).
+func basinStorage(on bool, rec *usage.Recorder) func() map[string]usage.StorageUse {
+	if !on {
+		return nil
+	}
+	return rec.BasinStorage
 }
 
 // authority is the server's view of tokens: nil (auth off) when there is
