@@ -358,3 +358,52 @@ func TestMetricsListener(t *testing.T) {
 		t.Fatalf("API listener's /metrics: %d", got)
 	}
 }
+
+// TestMetricsPerBasinBinary: with --metrics-per-basin, a basin that
+// appended shows its attributed object-store counters on /metrics after a
+// usage flush; the binary's store is metered.
+func TestMetricsPerBasinBinary(t *testing.T) {
+	_, base, _, _ := startServer(t, "--metrics-per-basin", "--usage-flush-interval", "1s")
+	client := &http.Client{Transport: tokenTransport{testRootToken}, Timeout: 10 * time.Second}
+	defer http.DefaultClient.CloseIdleConnections()
+	do := func(method, path, body string, kv ...string) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(kv); i += 2 {
+			req.Header.Set(kv[i], kv[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := do("POST", "/v1/basins", `{"basin":"per-basin-cost"}`); code != http.StatusCreated {
+		t.Fatalf("create basin: %d", code)
+	}
+	if code := do("POST", "/v1/streams", `{"stream":"s"}`, "s2-basin", "per-basin-cost"); code != http.StatusCreated {
+		t.Fatalf("create stream: %d", code)
+	}
+	want := `s2lite_basin_storage_requests_total{basin="per-basin-cost",op="put"}`
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if code := do("POST", "/v1/streams/s/records", `{"records":[{"body":"hello"}]}`, "s2-basin", "per-basin-cost"); code != http.StatusOK {
+			t.Fatalf("append: %d", code)
+		}
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if strings.Contains(string(body), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s on /metrics", want)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
