@@ -120,6 +120,20 @@ func (f *conditionFlags) values(cmd *cobra.Command) (*string, *uint64, error) {
 	return ft, m, nil
 }
 
+// commandTarget is the stream of a trim or fence command, with its key,
+// and the command's fencing-token and match-seq-num conditions.
+func (a *app) commandTarget(cmd *cobra.Command, c *client.Client, u streamURI, cf *conditionFlags, kf *keyFlags) (*client.Stream, *string, *uint64, error) {
+	ft, m, err := cf.values(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	key, err := kf.resolve(a, cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c.Basin(u.basin).Stream(u.stream).WithEncryptionKey(key), ft, m, nil
+}
+
 func (a *app) trimCmd() *cobra.Command {
 	var cf conditionFlags
 	var kf keyFlags
@@ -129,15 +143,11 @@ func (a *app) trimCmd() *cobra.Command {
 			if err != nil {
 				return usagef("invalid trim point %q: expected a sequence number", args[0])
 			}
-			ft, m, err := cf.values(cmd)
+			st, ft, m, err := a.commandTarget(cmd, c, u, &cf, &kf)
 			if err != nil {
 				return err
 			}
-			key, err := kf.resolve(a, cmd)
-			if err != nil {
-				return err
-			}
-			ack, err := c.Basin(u.basin).Stream(u.stream).WithEncryptionKey(key).Trim(a.ctx, tp, ft, m)
+			ack, err := st.Trim(a.ctx, tp, ft, m)
 			if err != nil {
 				return op("trim", err)
 			}
@@ -158,15 +168,11 @@ func (a *app) fenceCmd() *cobra.Command {
 			if len(token) > 36 {
 				return usagef("new fencing token: at most 36 bytes")
 			}
-			ft, m, err := cf.values(cmd)
+			st, ft, m, err := a.commandTarget(cmd, c, u, &cf, &kf)
 			if err != nil {
 				return err
 			}
-			key, err := kf.resolve(a, cmd)
-			if err != nil {
-				return err
-			}
-			ack, err := c.Basin(u.basin).Stream(u.stream).WithEncryptionKey(key).Fence(a.ctx, token, ft, m)
+			ack, err := st.Fence(a.ctx, token, ft, m)
 			if err != nil {
 				return op("set fencing token", err)
 			}
