@@ -291,11 +291,8 @@ func floorTo(t int64, res Resolution) uint32 {
 	return uint32(t - t%w)
 }
 
-// addLocked bumps the minute, hour and day buckets of a series at now.
-func (r *Recorder) addLocked(now int64, scope string, sk seriesKey, n uint64) {
-	if n == 0 {
-		return
-	}
+// seriesLocked is the series sk of scope, made empty if missing.
+func (r *Recorder) seriesLocked(scope string, sk seriesKey) *series {
 	m := r.counters[scope]
 	if m == nil {
 		m = map[seriesKey]*series{}
@@ -309,6 +306,15 @@ func (r *Recorder) addLocked(now int64, scope string, sk seriesKey, n uint64) {
 		}
 		m[sk] = s
 	}
+	return s
+}
+
+// addLocked bumps the minute, hour and day buckets of a series at now.
+func (r *Recorder) addLocked(now int64, scope string, sk seriesKey, n uint64) {
+	if n == 0 {
+		return
+	}
+	s := r.seriesLocked(scope, sk)
 	for res := Minute; res <= Day; res++ {
 		start := floorTo(now, res)
 		s.buckets[res][start] += n
@@ -767,20 +773,7 @@ func (r *Recorder) load(ctx context.Context) error {
 			return nil
 		}
 		scope, sk := parts[0], seriesKey{parts[1], parts[2]}
-		m := r.counters[scope]
-		if m == nil {
-			m = map[seriesKey]*series{}
-			r.counters[scope] = m
-		}
-		s := m[sk]
-		if s == nil {
-			s = &series{}
-			for i := range s.buckets {
-				s.buckets[i] = map[uint32]uint64{}
-			}
-			m[sk] = s
-		}
-		s.buckets[res][start] = binary.BigEndian.Uint64(value)
+		r.seriesLocked(scope, sk).buckets[res][start] = binary.BigEndian.Uint64(value)
 		return nil
 	})
 	if err != nil {
