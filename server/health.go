@@ -13,27 +13,7 @@ import (
 // restart may cure (fenced, damaged storage), never for a store outage,
 // so a supervisor does not restart a server that is waiting for its store.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ []string) error {
-	status, body := http.StatusOK, "OK"
-	reason := func() error {
-		if s.opts.Ready != nil {
-			if err := s.opts.Ready(); err != nil {
-				return err
-			}
-		}
-		if s.opts.Durable != nil {
-			return s.opts.Durable()
-		}
-		return nil
-	}
-	if s.isDraining() {
-		status, body = http.StatusServiceUnavailable, "shutting down"
-	} else if err := reason(); err != nil {
-		status, body = http.StatusServiceUnavailable, "unavailable: "+err.Error()
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	s.probe(w, s.opts.Ready, s.opts.Durable)
 	return nil
 }
 
@@ -41,17 +21,29 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ []string)
 // server can serve, 503 with a short reason once it is shutting down or
 // storage reports a failure.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ []string) error {
+	s.probe(w, s.opts.Ready)
+	return nil
+}
+
+// probe answers a health probe: 503 while shutting down or when a check
+// (nil ones are skipped) reports a reason, else 200 "OK".
+func (s *Server) probe(w http.ResponseWriter, checks ...func() error) {
 	status, body := http.StatusOK, "OK"
 	if s.isDraining() {
 		status, body = http.StatusServiceUnavailable, "shutting down"
-	} else if s.opts.Ready != nil {
-		if err := s.opts.Ready(); err != nil {
-			status, body = http.StatusServiceUnavailable, "unavailable: "+err.Error()
+	} else {
+		for _, check := range checks {
+			if check == nil {
+				continue
+			}
+			if err := check(); err != nil {
+				status, body = http.StatusServiceUnavailable, "unavailable: "+err.Error()
+				break
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
-	return nil
 }
