@@ -191,3 +191,26 @@ func TestMetricsPerBasinFlag(t *testing.T) {
 		t.Fatal("bad env accepted")
 	}
 }
+
+// TestCloseWithin: closing storage that does not answer is abandoned after
+// the bound, so that the process exits; a close that finishes in time
+// reports its own result.
+func TestCloseWithin(t *testing.T) {
+	release := make(chan struct{})
+	done := make(chan struct{})
+	start := time.Now()
+	err := closeWithin(func() error {
+		defer close(done)
+		<-release
+		return nil
+	}, 50*time.Millisecond)
+	if !errors.Is(err, errCloseTimeout) || time.Since(start) > 5*time.Second {
+		t.Fatalf("a hung close: %v after %v", err, time.Since(start))
+	}
+	close(release)
+	<-done
+	boom := errors.New("boom")
+	if err := closeWithin(func() error { return boom }, time.Minute); !errors.Is(err, boom) {
+		t.Fatalf("a close in time: %v", err)
+	}
+}
