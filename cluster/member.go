@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -36,6 +37,9 @@ type Member struct {
 	done      chan struct{} // closed when the keep-alive loop ends (lease lost or Close)
 	closeOnce sync.Once
 	closeErr  error
+
+	ttl     time.Duration
+	lastAck atomic.Int64 // unix nanoseconds when the last keep-alive answer arrived
 }
 
 // Join grants a lease of ttl (rounded up to whole seconds, at least 1; etcd
@@ -54,6 +58,7 @@ func Join(ctx context.Context, cli *clientv3.Client, cluster, nodeID, advertiseU
 	if secs < 1 {
 		secs = 1
 	}
+	granted := time.Now() // before the request: the lease cannot end earlier than this plus its TTL
 	g, err := cli.Grant(ctx, secs)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: grant lease: %w", err)
@@ -70,10 +75,15 @@ func Join(ctx context.Context, cli *clientv3.Client, cluster, nodeID, advertiseU
 		revokeQuietly(cli, g.ID)
 		return nil, fmt.Errorf("cluster: keep lease alive: %w", err)
 	}
-	m := &Member{cli: cli, cluster: cluster, node: nodeID, url: advertiseURL, lease: g.ID, cancel: cancel, done: make(chan struct{})}
+	m := &Member{cli: cli, cluster: cluster, node: nodeID, url: advertiseURL, lease: g.ID, cancel: cancel, done: make(chan struct{}),
+		ttl: time.Duration(g.TTL) * time.Second}
+	m.lastAck.Store(granted.UnixNano())
 	go func() {
 		defer close(m.done)
-		for range ch { // closed when the lease expires, is revoked, or kctx ends
+		for resp := range ch { // closed when the lease expires, is revoked, or kctx ends
+			if resp != nil && resp.TTL > 0 {
+				m.lastAck.Store(time.Now().UnixNano())
+			}
 		}
 	}()
 	return m, nil
@@ -83,6 +93,21 @@ func revokeQuietly(cli *clientv3.Client, id clientv3.LeaseID) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_, _ = cli.Revoke(ctx, id)
+}
+
+// Fresh reports whether the lease is surely still alive at now: the last
+// keep-alive answer came less than two thirds of the TTL ago (keep-alives go
+// every third of it, so one may be late). The last third covers
+// the answer's time in flight and clock rate differences. A node that was
+// frozen or cut off past that must not serve even reads from its
+// partitions: their new owners may have acknowledged appends since.
+func (m *Member) Fresh(now time.Time) bool {
+	select {
+	case <-m.done:
+		return false
+	default:
+	}
+	return now.Sub(time.Unix(0, m.lastAck.Load())) < m.ttl*2/3
 }
 
 // Node returns the member's node ID.

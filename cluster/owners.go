@@ -40,7 +40,7 @@ func ownerKey(cluster string, p int) string {
 // ErrLeaseLost when m's lease no longer exists, so a node whose lease expired
 // cannot claim.
 func Claim(ctx context.Context, m *Member, p int, epoch uint64) error {
-	if p < 0 {
+	if p < -1 { // -1: the root database of a partitioned bucket
 		return fmt.Errorf("cluster: invalid partition %d", p)
 	}
 	key := ownerKey(m.cluster, p)
@@ -124,7 +124,7 @@ func (o *Owners) Map() map[int]OwnerRecord {
 	out := make(map[int]OwnerRecord, len(s))
 	for k, v := range s {
 		p, err := strconv.Atoi(k)
-		if err != nil || p < 0 {
+		if err != nil || p < -1 {
 			continue
 		}
 		var r OwnerRecord

@@ -518,6 +518,15 @@ func (db *DB) loadOwn(ctx context.Context, version uint64) (*manifest.Manifest, 
 	return landed, landed.Writer == db.writerID, nil
 }
 
+// Epoch is the writer epoch this DB took when it opened: a later writer
+// takes a higher one, and from then on this one's writes fail at the store.
+// Cluster mode publishes it with the owner key of the partition.
+func (db *DB) Epoch() uint64 {
+	db.cmu.Lock()
+	defer db.cmu.Unlock()
+	return db.epoch
+}
+
 // Fenced reports, without taking any lock, whether a newer writer has
 // fenced this one. The fence watch (Options.FenceCheckInterval) notices a
 // newer writer even while this one writes nothing.

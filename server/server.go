@@ -204,19 +204,25 @@ func (s *Server) sessionWriteStallTimeout() time.Duration {
 }
 
 func (s *Server) newHTTPServer() *http.Server {
+	return NewHTTPServer(s.handler, s.log, s.opts.MaxConcurrentStreams)
+}
+
+// NewHTTPServer is the http.Server every s2lite listener uses for h (a
+// Server's handler, or a gateway in front of several): no read or write
+// timeouts, since sessions last as long as clients want; only slow header
+// delivery and idle connections are cut. Set its Protocols before serving.
+func NewHTTPServer(h http.Handler, log *slog.Logger, maxConcurrentStreams int) *http.Server {
 	return &http.Server{
-		Handler: s.handler,
-		// No read or write timeouts: sessions last as long as clients
-		// want. Only slow header delivery and idle connections are cut.
+		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		HTTP2: &http.HTTP2Config{
 			// Each stream is a handler and its buffers: a cap per
 			// connection keeps one client from opening thousands.
 			// Streams past it are refused (REFUSED_STREAM), which
 			// clients retry.
-			MaxConcurrentStreams: cmp.Or(s.opts.MaxConcurrentStreams, defaultMaxConcurrentStreams),
+			MaxConcurrentStreams: cmp.Or(maxConcurrentStreams, defaultMaxConcurrentStreams),
 		},
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/s2lite/s2lite/partition"
 )
 
 // errHelp reports that -h was asked for and answered.
@@ -62,6 +65,14 @@ type serveConfig struct {
 	maxUnflushed     int64
 	blockCacheSize   int64
 	sstTargetSize    int64
+
+	// Cluster mode (off without clusterEtcd).
+	clusterEtcd       []string
+	advertiseURL      string
+	nodeID            string
+	clusterName       string
+	clusterPartitions int
+	clusterLeaseTTL   time.Duration
 }
 
 const minInflightBytes = 1 << 20
@@ -112,6 +123,12 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 	unflushed := fs.String("max-unflushed-size", envOr("S2LITE_MAX_UNFLUSHED_SIZE", ""), "memtables not yet flushed before writers wait (default 4x --memtable-size) (env S2LITE_MAX_UNFLUSHED_SIZE)")
 	cache := fs.String("block-cache-size", envOr("S2LITE_BLOCK_CACHE_SIZE", "64MiB"), "table block cache: larger serves more catch-up reads from memory instead of GETs (env S2LITE_BLOCK_CACHE_SIZE)")
 	sstTarget := fs.String("sst-target-size", envOr("S2LITE_SST_TARGET_SIZE", "64MiB"), "target size of compacted tables: larger means fewer objects and larger rewrites (env S2LITE_SST_TARGET_SIZE)")
+	clusterEtcd := fs.String("cluster-etcd", os.Getenv("S2LITE_CLUSTER_ETCD"), "cluster mode: comma-separated etcd endpoints (e.g. http://10.0.0.1:2379,http://10.0.0.2:2379); every node of a cluster serves the same --bucket and --path (env S2LITE_CLUSTER_ETCD)")
+	fs.StringVar(&cfg.advertiseURL, "advertise-url", os.Getenv("S2LITE_ADVERTISE_URL"), "cluster mode: the URL other nodes reach this one at, e.g. http://10.0.0.3:8080 (env S2LITE_ADVERTISE_URL)")
+	fs.StringVar(&cfg.nodeID, "node-id", os.Getenv("S2LITE_NODE_ID"), "cluster mode: this node's name, stable across restarts (default: the host:port of --advertise-url) (env S2LITE_NODE_ID)")
+	fs.StringVar(&cfg.clusterName, "cluster-name", envOr("S2LITE_CLUSTER_NAME", "default"), "cluster mode: the cluster's name in etcd, to share one etcd among clusters (env S2LITE_CLUSTER_NAME)")
+	partitions := fs.String("cluster-partitions", envOr("S2LITE_CLUSTER_PARTITIONS", "16"), "cluster mode: the number of basin partitions, fixed when a bucket first runs in cluster mode (later values are ignored): more spreads load finer and costs more idle requests and memory (env S2LITE_CLUSTER_PARTITIONS)")
+	leaseTTL := fs.String("cluster-lease-ttl", envOr("S2LITE_CLUSTER_LEASE_TTL", "5s"), "cluster mode: the etcd lease of a node: a node that dies is replaced after about this long plus the time to open its partitions (env S2LITE_CLUSTER_LEASE_TTL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, errHelp
@@ -214,6 +231,9 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 		}
 		*d.out = v
 	}
+	if err := parseClusterFlags(&cfg, *clusterEtcd, *partitions, *leaseTTL); err != nil {
+		return cfg, err
+	}
 	if cfg.checkpointInterval > 0 && cfg.checkpointInterval < time.Second {
 		return cfg, fmt.Errorf("--checkpoint-interval: %v is below the minimum of 1s", cfg.checkpointInterval)
 	}
@@ -234,6 +254,46 @@ func parseServeFlags(args []string, output io.Writer) (serveConfig, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// parseClusterFlags checks the cluster flags; they matter only with
+// --cluster-etcd.
+func parseClusterFlags(cfg *serveConfig, etcd, partitions, leaseTTL string) error {
+	for e := range strings.SplitSeq(etcd, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			cfg.clusterEtcd = append(cfg.clusterEtcd, e)
+		}
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(partitions))
+	if err != nil || n < 1 || n > partition.MaxPartitions {
+		return fmt.Errorf("--cluster-partitions: %q is not a number from 1 to %d", partitions, partition.MaxPartitions)
+	}
+	cfg.clusterPartitions = n
+	if cfg.clusterLeaseTTL, err = time.ParseDuration(leaseTTL); err != nil || cfg.clusterLeaseTTL < 2*time.Second {
+		return fmt.Errorf("--cluster-lease-ttl: %q is not a duration of at least 2s", leaseTTL)
+	}
+	if len(cfg.clusterEtcd) == 0 {
+		return nil
+	}
+	switch {
+	case cfg.advertiseURL == "":
+		return errors.New("--cluster-etcd needs --advertise-url: the URL other nodes reach this one at")
+	case cfg.bucket == "" && cfg.localRoot == "":
+		return errors.New("--cluster-etcd needs --bucket (or --local-root on a shared directory): in-memory storage cannot be shared")
+	case cfg.tls():
+		return errors.New("--cluster-etcd with TLS is not built yet: nodes forward to each other over cleartext HTTP/2")
+	}
+	u, err := url.Parse(cfg.advertiseURL)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("--advertise-url: %q is not an http://host:port URL", cfg.advertiseURL)
+	}
+	if cfg.nodeID == "" {
+		cfg.nodeID = u.Host
+	}
+	if strings.Contains(cfg.nodeID, "/") || strings.Contains(cfg.clusterName, "/") || cfg.clusterName == "" {
+		return errors.New("--node-id and --cluster-name must be non-empty and contain no '/'")
+	}
+	return nil
 }
 
 // envOr returns the environment variable's value, or def when unset.

@@ -16,13 +16,12 @@ import (
 	"time"
 
 	"github.com/s2lite/s2lite/authstore"
-	"github.com/s2lite/s2lite/compaction"
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/internal/initspec"
 	"github.com/s2lite/s2lite/internal/membudget"
 	"github.com/s2lite/s2lite/objstore"
+	"github.com/s2lite/s2lite/partition"
 	"github.com/s2lite/s2lite/server"
-	"github.com/s2lite/s2lite/stream"
 	"github.com/s2lite/s2lite/usage"
 )
 
@@ -95,64 +94,27 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.close()
-	db, err := engine.Open(openCtx, engine.Options{
-		Store:      st.store,
-		Logger:     log.With("component", "engine"),
-		Compaction: compaction.Options{Partition: stream.CompactionPartition, TargetTableSize: cfg.sstTargetSize},
-
-		WALMinInterval:    cfg.walMinInterval,
-		WALMaxObjectBytes: int(cfg.walMaxObjectSize),
-		MemtableSize:      cfg.memtableSize,
-		MaxUnflushedBytes: cfg.maxUnflushed,
-		BlockCacheBytes:   cfg.blockCacheSize,
-
-		GCMinAge:            cfg.gcMinAge,
-		CheckpointInterval:  cfg.checkpointInterval,
-		CheckpointRetention: cfg.checkpointRetention,
-	})
+	env := &unitEnv{cfg: cfg, log: log, store: st.store, meter: meter, share: 1, budget: budget, readBudg: readBudget}
+	if len(cfg.clusterEtcd) > 0 {
+		return serveCluster(ctx, stop, env, declared, tlsCfg, stdout)
+	}
+	layout, partitioned, err := partition.Load(openCtx, st.store)
 	if err != nil {
-		return fmt.Errorf("opening the storage engine on %s: %w", st.describe, err)
+		return err
 	}
-	usageRec, err := usage.Open(openCtx, usage.EngineStore{DB: db}, usage.Options{
-		Logger:          log.With("component", "usage"),
-		FlushInterval:   cfg.usageFlushInterval,
-		MinuteRetention: cfg.usageMinuteRetention,
-		HourRetention:   cfg.usageHourRetention,
-		StorageCounts:   meter.Counts,
-	})
+	if partitioned {
+		return servePartitioned(ctx, openCtx, stop, env, layout, declared, tlsCfg, stdout)
+	}
+	root, err := env.openUnit(openCtx, partition.Root)
 	if err != nil {
-		_ = db.Close()
-		return fmt.Errorf("loading usage metrics: %w", err)
+		return fmt.Errorf("%w (storage: %s)", err, st.describe)
 	}
-	svc, err := stream.New(openCtx, db, stream.Options{
-		Logger:              log.With("component", "stream"),
-		AppendInflightBytes: cfg.appendInflightBytes,
-		Usage:               usageRec,
-	})
-	if err != nil {
-		_ = db.Close()
-		return fmt.Errorf("starting the stream service: %w", err)
-	}
-	closeBackend := func() error {
-		// The stream service first (its last acks are counted), then the
-		// final usage flush, then the engine.
-		svcErr := svc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return errors.Join(svcErr, usageRec.Close(ctx), db.Close())
-	}
-	var tokens *authstore.Store
-	var generatedRoot string
+	db, closeBackend, generatedRoot := root.db, root.closeBackend, root.generatedRoot
 	if cfg.noAuth {
-		log.Warn("ACCESS TOKENS ARE OFF (--no-auth): anyone who can reach this port can read, write and delete every basin and stream")
-	} else {
-		tokens, generatedRoot, err = authstore.Open(openCtx, db, authstore.Options{RootToken: cfg.rootToken})
-		if err != nil {
-			return errors.Join(fmt.Errorf("loading access tokens: %w", err), closeBackend())
-		}
+		warnNoAuth(log)
 	}
 	if declared != nil {
-		if err := applyInitFile(openCtx, declared, svc, log); err != nil {
+		if err := applyInitFile(openCtx, declared, root.svc, log); err != nil {
 			return errors.Join(err, closeBackend())
 		}
 	}
@@ -161,39 +123,7 @@ func serve(cfg serveConfig, stdout, stderr io.Writer) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("listening: %w", err), closeBackend())
 	}
-	srv := server.New(svc, server.Options{
-		Logger:        log.With("component", "server"),
-		DisableCORS:   cfg.noCORS,
-		CORSOrigins:   cfg.corsOrigins,
-		EnableImport:  cfg.enableImport,
-		EngineMetrics: db.Metrics,
-		Usage:         usageRec,
-		BasinStorage:  basinStorage(cfg.metricsPerBasin, usageRec),
-		// Only permanent conditions make /health fail: a WAL failure heals
-		// on the next write, which a failing health check would keep away.
-		// It is checked on every request, so it reads only atomics.
-		Ready: func() error {
-			if db.Fenced() {
-				return engine.ErrFenced
-			}
-			return db.Lost()
-		},
-		Durable: func() error {
-			if err := db.StorageErr(); err != nil {
-				return err
-			}
-			if budget.RefusedWithin(memoryRefusalWindow) {
-				return membudget.ErrExhausted
-			}
-			return nil
-		},
-		Auth:                 authority(tokens),
-		SeparateMetrics:      cfg.metricsAddr != "",
-		Memory:               budget,
-		ReadMemory:           readBudget,
-		MaxReadSessions:      cfg.maxReadSessions,
-		MaxConcurrentStreams: cfg.maxConcurrentStreams,
-	})
+	srv := root.srv
 	if cfg.metricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.metricsAddr, srv.MetricsHandler(), log)
 		if err != nil {
@@ -290,6 +220,10 @@ func basinStorage(on bool, rec *usage.Recorder) func() map[string]usage.StorageU
 		return nil
 	}
 	return rec.BasinStorage
+}
+
+func warnNoAuth(log *slog.Logger) {
+	log.Warn("ACCESS TOKENS ARE OFF (--no-auth): anyone who can reach this port can read, write and delete every basin and stream")
 }
 
 // authority is the server's view of tokens: nil (auth off) when there is

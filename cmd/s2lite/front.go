@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/s2lite/s2lite/gateway"
+	"github.com/s2lite/s2lite/internal/initspec"
+	"github.com/s2lite/s2lite/partition"
+	"github.com/s2lite/s2lite/server"
+)
+
+// A partitioned bucket (one written in cluster mode) is served through a
+// gateway in front of one API server per unit, whether by one node that
+// opens every unit (servePartitioned) or by a cluster (serveCluster).
+
+// staticDirectory serves every unit here: a single node on a partitioned
+// bucket. A partition that holds no database is empty.
+type staticDirectory map[int]*gateway.Unit
+
+func (d staticDirectory) Route(u int) (gateway.Route, error) {
+	if x := d[u]; x != nil {
+		return gateway.Route{Local: x}, nil
+	}
+	return gateway.Route{Local: emptyUnit}, nil
+}
+
+// emptyUnit is a partition never written: it holds no basin.
+var emptyUnit = &gateway.Unit{
+	Has: func(context.Context, string) (bool, error) { return false, nil },
+	API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/basins" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"basins":[],"has_more":false}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"code":"unavailable","message":"partition holds no database"}`)
+	}),
+}
+
+// openUnits opens units concurrently (a few at a time: each recovers its
+// WAL) and returns them, or the first error after closing what opened.
+func openUnits(ctx context.Context, env *unitEnv, ids []int) (map[int]*unitStack, error) {
+	var mu sync.Mutex
+	out := make(map[int]*unitStack, len(ids))
+	var errs []error
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			u, err := env.openUnit(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			out[id] = u
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		closeUnits(out, time.Second)
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// closeUnits drains and closes units concurrently.
+func closeUnits(units map[int]*unitStack, grace time.Duration) error {
+	var mu sync.Mutex
+	var err error
+	var wg sync.WaitGroup
+	for _, u := range units {
+		wg.Go(func() {
+			e := u.close(grace)
+			mu.Lock()
+			err = errors.Join(err, e)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return err
+}
+
+// servePartitioned serves a partitioned bucket on one node: the root and
+// every partition that holds a database, with new basins going to the
+// root as they always did for a single node. No migration either way.
+func servePartitioned(ctx, openCtx context.Context, stop context.CancelFunc, env *unitEnv, layout partition.Layout,
+	declared *initspec.Spec, tlsCfg *tls.Config, stdout io.Writer) error {
+	cfg, log := env.cfg, env.log
+	found, err := partition.Found(openCtx, env.store, layout)
+	if err != nil {
+		return err
+	}
+	env.share = int64(len(found) + 1)
+	dir := staticDirectory{}
+	local := http.NewServeMux()
+	gw := gateway.New(gateway.Options{Layout: layout, Directory: dir, Node: "local", CreateAtRoot: true,
+		Logger: log.With("component", "gateway"), NodeLocal: local})
+	env.auth = gw.Authority()
+	units, err := openUnits(openCtx, env, append([]int{partition.Root}, found...))
+	if err != nil {
+		return err
+	}
+	for id, u := range units {
+		dir[id] = u.gatewayUnit()
+	}
+	root := units[partition.Root]
+	log.Info("partitioned bucket: serving the root and its partitions alone", "partitions", layout.Partitions, "holding_data", len(found))
+	if cfg.noAuth {
+		warnNoAuth(log)
+	}
+	if declared != nil {
+		return errors.Join(errors.New("--init-file on a partitioned bucket is not built yet"), closeUnits(units, time.Second))
+	}
+	local.Handle("/", root.srv.Handler()) // health, readiness and metrics: the root's
+	return runFront(ctx, stop, env, gw, tlsCfg, stdout, root.generatedRoot, nil, func(grace time.Duration) error {
+		return closeUnits(units, grace)
+	})
+}
+
+// runFront serves gw on the configured port until a signal, a lost lease
+// (lost) or a serve error, then closes the units with closeAll.
+func runFront(ctx context.Context, stop context.CancelFunc, env *unitEnv, gw http.Handler, tlsCfg *tls.Config, stdout io.Writer,
+	generatedRoot string, lost <-chan error, closeAll func(grace time.Duration) error) error {
+	cfg, log := env.cfg, env.log
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	if err != nil {
+		return errors.Join(fmt.Errorf("listening: %w", err), closeAll(time.Second))
+	}
+	hs := server.NewHTTPServer(gw, log.With("component", "http"), cfg.maxConcurrentStreams)
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	if tlsCfg != nil {
+		hs.Protocols.SetHTTP2(true)
+		hs.TLSConfig = tlsCfg.Clone()
+	} else {
+		hs.Protocols.SetUnencryptedHTTP2(true)
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		var err error
+		if tlsCfg != nil {
+			err = hs.ServeTLS(ln, "", "")
+		} else {
+			err = hs.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		serveErr <- err
+	}()
+	printHint(stdout, ln.Addr(), cfg, generatedRoot)
+	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", shutdownGrace)
+	case runErr = <-serveErr:
+		log.Error("server stopped", "err", runErr)
+	case runErr = <-lost:
+		log.Error("stopping: this node may no longer serve its partitions", "err", runErr)
+	}
+	stop()
+	// The units drain (sessions end, appends in flight are answered) while
+	// the listener stops taking connections.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace+abortAnswerGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	var closeErr error
+	wg.Go(func() { closeErr = closeAll(shutdownGrace) })
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		_ = hs.Close()
+	}
+	wg.Wait()
+	if closeErr != nil {
+		runErr = errors.Join(runErr, closeErr)
+	}
+	if runErr == nil {
+		log.Info("stopped cleanly")
+	}
+	return runErr
+}
+
+// abortAnswerGrace covers the units' answers to appends aborted at the end
+// of their grace.
+const abortAnswerGrace = 3 * time.Second
+
+// writeStatusJSON writes v as JSON.
+func writeStatusJSON(w http.ResponseWriter, status int, v any) {
+	body, _ := json.MarshalIndent(v, "", "  ")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
