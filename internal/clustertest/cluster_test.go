@@ -1,0 +1,538 @@
+package clustertest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/s2lite/s2lite/internal/s3test"
+	"github.com/s2lite/s2lite/objstore"
+)
+
+const (
+	// basins and streams of the ledger workload: six basins spread over
+	// the eight partitions, two streams each.
+	numBasins       = 6
+	streamsPerBasin = 2
+
+	// failoverTarget is the design's bound on how soon a dead owner's
+	// basins take appends again (DESIGN.md, "Takeover bound"), and
+	// failoverLimit the bound the test enforces (the target plus slack
+	// for a loaded machine).
+	failoverTarget = 10 * time.Second
+	failoverLimit  = 15 * time.Second
+	killRounds     = 3
+
+	// freeze is how long a node is stopped (SIGSTOP): well past the lease.
+	freeze = 2*leaseTTL + time.Second
+	// settleLimit bounds every wait for the cluster to settle.
+	settleLimit = 60 * time.Second
+)
+
+// TestCluster is make cluster-test: see the package documentation.
+func TestCluster(t *testing.T) {
+	if os.Getenv("S2LITE_CLUSTER_TEST") != "1" {
+		t.Skip("S2LITE_CLUSTER_TEST not set: run make cluster-test")
+	}
+	begin := time.Now()
+	dir := t.TempDir()
+	logDir := t.TempDir()
+	if d := os.Getenv("S2LITE_CLUSTER_LOGS"); d != "" {
+		// Keep the node logs after the run.
+		logDir = d
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := buildBinary(t, dir)
+	t.Logf("built s2lite in %v; node logs in %s", time.Since(begin).Round(time.Millisecond), logDir)
+
+	storeArgs := storage(t)
+	etcdStart := time.Now()
+	etcd := startEtcd(t, 3, dir)
+	t.Logf("etcd: 3 members ready in %v", time.Since(etcdStart).Round(time.Millisecond))
+
+	c := &cluster{t: t, bin: bin, storeArgs: storeArgs, etcd: etcd, logDir: logDir,
+		api: newAPI(rootToken), begin: time.Now(), nodes: map[string]*node{}}
+	t.Cleanup(func() {
+		c.stopAll()
+		c.mu.Lock()
+		for _, n := range c.nodes {
+			for _, p := range n.proxies {
+				p.close()
+			}
+		}
+		c.mu.Unlock()
+		c.api.close()
+		if t.Failed() {
+			c.dumpLogs(80)
+		}
+	})
+	three := []string{"n1", "n2", "n3"}
+	for _, id := range three {
+		c.addNode(id)
+		c.start(id)
+	}
+	took, owners := c.waitSettled(three, 90*time.Second)
+	c.logf("cluster of 3 settled in %v: %s", took.Round(time.Millisecond), ownersString(owners))
+
+	// Basins and streams, created through different nodes.
+	l := newLedger(c.begin)
+	var basins []string
+	for b := range numBasins {
+		basin := fmt.Sprintf("ct-basin-%d", b)
+		basins = append(basins, basin)
+		for s := range streamsPerBasin {
+			l.addStream(basin, fmt.Sprintf("s%d", s))
+		}
+	}
+	linStreams := []string{"lin-0", "lin-1"}
+	setup(t, c, basins, l, linStreams)
+
+	w := newWorkload(t, c, l)
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	linSeed := uint64(seed[0]) | uint64(seed[1])<<8 | uint64(seed[2])<<16 | uint64(seed[3])<<24
+	lw := newLinWorkload(c, linStreams, linSeed)
+	c.logf("lincheck seed %d", linSeed)
+	w.start(4)
+	lw.start(3)
+	t.Cleanup(func() {
+		// Before the nodes are killed (cleanups run last first).
+		w.halt()
+		lw.halt()
+		lw.close()
+	})
+
+	phase := func(name string, fn func()) {
+		t.Helper()
+		start := time.Now()
+		c.logf("=== %s", name)
+		fn()
+		c.unexpectedExits(name)
+		c.logf("%s took %v; %s", name, time.Since(start).Round(time.Millisecond), l.phaseStats(start, time.Now()))
+		w.check(name, c.live(), false)
+	}
+	phase("warm-up", func() { time.Sleep(5 * time.Second) })
+
+	// (a) kill -9 of the owner of a busy basin, a few times.
+	var failovers []time.Duration
+	lastVictim := ""
+	for round := range killRounds {
+		phase(fmt.Sprintf("kill -9 round %d", round+1), func() {
+			sl, victim := busyStreamNotOn(t, w, l, lastVictim)
+			lastVictim = victim
+			survivors := without(three, victim)
+			c.logf("killing %s, the owner of %s", victim, sl.basin)
+			killed := time.Now()
+			c.kill(victim)
+			op, attempts, err := w.probe(sl, func() []*node { return nodesOf(c, survivors) }, 60*time.Second)
+			if err != nil {
+				t.Errorf("after kill -9 of %s: %v", victim, err)
+			} else {
+				d := op.done.Sub(killed)
+				failovers = append(failovers, d)
+				c.logf("failover: %s/%s took an append %v after the kill (served by %s via %s, %d attempts)", sl.basin, sl.name,
+					d.Round(time.Millisecond), op.servedBy, op.via, attempts)
+				if op.servedBy == victim {
+					t.Errorf("append after the kill served by the killed node %s", victim)
+				}
+				if d > failoverLimit {
+					t.Errorf("failover after kill -9 of %s took %v, over the limit of %v (target %v)", victim, d, failoverLimit, failoverTarget)
+				}
+			}
+			c.waitSettled(survivors, settleLimit)
+			c.logf("the survivors settled %v after the kill", time.Since(killed).Round(time.Millisecond))
+			c.start(victim)
+			took, owners := c.waitSettled(three, settleLimit)
+			c.logf("%s back, cluster settled in %v: %s", victim, took.Round(time.Millisecond), ownersString(owners))
+			time.Sleep(2 * time.Second)
+		})
+	}
+
+	// (b) SIGSTOP past the lease, then SIGCONT: the node must have lost its
+	// lease, acknowledge nothing more, and exit.
+	phase("SIGSTOP past the lease", func() {
+		sl, victim := busyStreamNotOn(t, w, l, lastVictim)
+		lastVictim = victim
+		survivors := without(three, victim)
+		c.logf("stopping %s (owner of %s) for %v; lease TTL %v", victim, sl.basin, freeze, leaseTTL)
+		frozen := time.Now()
+		c.signal(victim, syscall.SIGSTOP, false)
+		gone := waitMemberGone(t, c, survivors, victim, leaseTTL+10*time.Second)
+		c.logf("survivors dropped %s from the members %v after the freeze", victim, gone.Sub(frozen).Round(time.Millisecond))
+		op, attempts, err := w.probe(sl, func() []*node { return nodesOf(c, survivors) }, 60*time.Second)
+		if err != nil {
+			t.Errorf("while %s is frozen: %v", victim, err)
+		} else {
+			c.logf("takeover: %s/%s took an append %v after the freeze (served by %s, %d attempts)", sl.basin, sl.name,
+				op.done.Sub(frozen).Round(time.Millisecond), op.servedBy, attempts)
+		}
+		c.waitSettled(survivors, settleLimit)
+		if d := time.Until(frozen.Add(freeze)); d > 0 {
+			time.Sleep(d)
+		}
+		c.expectEnd(victim)
+		c.signal(victim, syscall.SIGCONT, false)
+		resumed := time.Now()
+		c.logf("resumed %s after %v", victim, resumed.Sub(frozen).Round(time.Millisecond))
+		if !c.waitExit(victim, 30*time.Second) {
+			t.Errorf("%s still running 30s after SIGCONT, although its lease expired while it was stopped", victim)
+			c.kill(victim)
+		} else {
+			p := c.proc(victim)
+			c.logf("%s exited %v after SIGCONT: %s", victim, p.exitedAt.Sub(resumed).Round(time.Millisecond), p.status())
+			if p.exitCode() == 0 {
+				t.Errorf("%s exited with status 0 after losing its lease; want non-zero", victim)
+			}
+		}
+		for _, op := range l.acksServedBy(victim, gone) {
+			t.Errorf("%s acknowledged an append sent after its lease was gone: %s", victim, op)
+		}
+		c.start(victim)
+		took, owners := c.waitSettled(three, settleLimit)
+		c.logf("%s back, cluster settled in %v: %s", victim, took.Round(time.Millisecond), ownersString(owners))
+	})
+
+	// (c) the etcd leader dies: the cluster keeps working, maybe after a
+	// pause, and no node loses its lease.
+	phase("etcd leader killed", func() {
+		lead, err := etcd.waitLeader(10 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.logf("crashing etcd member %s, the leader", etcd.members[lead].name)
+		killed := time.Now()
+		etcdMemberDown(c, lead, true)
+		newLead, err := etcd.waitLeader(20 * time.Second)
+		if err != nil {
+			t.Errorf("after the etcd leader died: %v", err)
+		} else {
+			c.logf("etcd: new leader %s after %v", etcd.members[newLead].name, time.Since(killed).Round(time.Millisecond))
+		}
+		// Every basin takes appends through every node.
+		worst := time.Duration(0)
+		for _, sl := range l.streams {
+			if sl.name != "s0" {
+				continue
+			}
+			for _, n := range c.live() {
+				op, _, err := w.probe(sl, func() []*node { return []*node{n} }, 30*time.Second)
+				if err != nil {
+					t.Errorf("after the etcd leader died, via %s: %v", n.id, err)
+					continue
+				}
+				worst = max(worst, op.done.Sub(killed))
+			}
+		}
+		c.logf("every basin took an append through every node within %v of the etcd leader's death", worst.Round(time.Millisecond))
+		time.Sleep(leaseTTL + time.Second)
+		c.unexpectedExits("etcd leader killed")
+		c.waitSettled(three, settleLimit)
+		if err := etcd.start(etcd.members[lead]); err != nil {
+			t.Fatalf("restarting etcd member %s: %v", etcd.members[lead].name, err)
+		}
+		etcdMemberDown(c, lead, false)
+		c.logf("etcd member %s back after %v", etcd.members[lead].name, time.Since(killed).Round(time.Millisecond))
+		time.Sleep(2 * time.Second)
+	})
+
+	// (d) rolling restart: SIGTERM each node in turn, wait for its exit,
+	// start it again, wait for the cluster to settle.
+	phase("rolling restart", func() {
+		for _, id := range three {
+			code, took := c.terminate(id, 60*time.Second)
+			c.logf("%s: SIGTERM -> exit status %d in %v", id, code, took.Round(time.Millisecond))
+			if code != 0 {
+				t.Errorf("%s exited with status %d after SIGTERM; want 0\n%s", id, code, c.tail(id, 30))
+			}
+			c.start(id)
+			settled, owners := c.waitSettled(three, settleLimit)
+			c.logf("%s back, settled in %v: %s", id, settled.Round(time.Millisecond), ownersString(owners))
+		}
+	})
+
+	// (e) a fourth node joins, takes partitions, serves, and leaves.
+	phase("node added and removed", func() {
+		c.addNode("n4")
+		c.start("n4")
+		four := []string{"n1", "n2", "n3", "n4"}
+		took, owners := c.waitSettled(four, settleLimit)
+		mine := 0
+		for _, u := range units() {
+			if owners[u].Node == "n4" {
+				mine++
+			}
+		}
+		c.logf("n4 joined, settled in %v, owns %d units: %s", took.Round(time.Millisecond), mine, ownersString(owners))
+		time.Sleep(5 * time.Second)
+		w.check("with n4", nodesOf(c, four), false)
+		code, d := c.terminate("n4", 60*time.Second)
+		c.logf("n4: SIGTERM -> exit status %d in %v", code, d.Round(time.Millisecond))
+		if code != 0 {
+			t.Errorf("n4 exited with status %d after SIGTERM; want 0\n%s", code, c.tail("n4", 30))
+		}
+		took, owners = c.waitSettled(three, settleLimit)
+		c.logf("n4 gone, settled in %v: %s", took.Round(time.Millisecond), ownersString(owners))
+	})
+
+	// (f) a node cut from etcd (its proxies blackholed) while it still
+	// serves clients: it must lose its lease, stop acknowledging, exit.
+	phase("node cut from etcd", func() {
+		victim := "n3"
+		survivors := without(three, victim)
+		cut := time.Now()
+		for _, p := range c.node(victim).proxies {
+			p.setMode(proxyBlackhole)
+		}
+		c.expectEnd(victim)
+		c.logf("cut %s from etcd", victim)
+		gone := waitMemberGone(t, c, survivors, victim, leaseTTL+10*time.Second)
+		c.logf("survivors dropped %s from the members %v after the cut", victim, gone.Sub(cut).Round(time.Millisecond))
+		exited := c.waitExit(victim, 30*time.Second)
+		for _, p := range c.node(victim).proxies {
+			p.setMode(proxyUp)
+		}
+		if !exited {
+			t.Errorf("%s still running 30s after it was cut from etcd (lease TTL %v)", victim, leaseTTL)
+			c.kill(victim)
+		} else {
+			p := c.proc(victim)
+			c.logf("%s exited %v after the cut: %s", victim, p.exitedAt.Sub(cut).Round(time.Millisecond), p.status())
+			if p.exitCode() == 0 {
+				t.Errorf("%s exited with status 0 after losing its lease; want non-zero", victim)
+			}
+		}
+		// The node cannot know the lease is gone the moment etcd drops
+		// it (its client notices when its own deadline passes); after
+		// that, with a margin, it must not acknowledge anything.
+		for _, op := range l.acksServedBy(victim, gone.Add(2*time.Second)) {
+			t.Errorf("%s acknowledged an append sent more than 2s after its lease was gone: %s", victim, op)
+		}
+		c.waitSettled(survivors, settleLimit)
+		c.start(victim)
+		took, owners := c.waitSettled(three, settleLimit)
+		c.logf("%s back, cluster settled in %v: %s", victim, took.Round(time.Millisecond), ownersString(owners))
+	})
+
+	// Final: stop the workload, read everything back through every node.
+	w.halt()
+	lw.halt()
+	c.unexpectedExits("final")
+	w.check("final (every stream through every node)", c.live(), true)
+	lw.check(t, c.node("n1"), logDir)
+	c.logf("workload: %d appends, %d reads", w.writes.Load(), w.reads.Load())
+
+	if len(failovers) > 0 {
+		s := slices.Clone(failovers)
+		slices.Sort(s)
+		var parts []string
+		for _, d := range failovers {
+			parts = append(parts, d.Round(time.Millisecond).String())
+		}
+		line := fmt.Sprintf("FAILOVER p50=%v max=%v n=%d (kill -9 to first acknowledged append through a survivor; lease TTL %v; each: %s)",
+			s[(len(s)-1)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond), len(s), leaseTTL, strings.Join(parts, " "))
+		t.Log(line)
+		fmt.Println(line)
+	}
+
+	// Graceful stop of everything.
+	for _, id := range c.liveIDs() {
+		code, d := c.terminate(id, 60*time.Second)
+		c.logf("%s: SIGTERM -> exit status %d in %v", id, code, d.Round(time.Millisecond))
+		if code != 0 {
+			t.Errorf("%s exited with status %d after SIGTERM at the end; want 0\n%s", id, code, c.tail(id, 30))
+		}
+	}
+}
+
+// storage is the storage flags of the nodes: a fresh path in the bucket of
+// the MinIO that make cluster-test starts, or, without it, a local
+// directory they share.
+func storage(t *testing.T) []string {
+	t.Helper()
+	if !s3test.Enabled() {
+		dir := t.TempDir()
+		t.Logf("S2LITE_TEST_S3 not set: nodes share the local directory %s", dir)
+		return []string{"--local-root", dir}
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "clustertest-" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// s2lite does not create buckets.
+	if err := objstore.CreateBucket(ctx, objstore.S3OptionsFromEnv(s3test.Bucket, prefix)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("storage: MinIO at %s, bucket %s, path %s", os.Getenv("AWS_ENDPOINT_URL_S3"), s3test.Bucket, prefix)
+	return []string{"--bucket", s3test.Bucket, "--path", prefix}
+}
+
+// setup creates the basins and streams through different nodes, retrying
+// while partitions settle.
+func setup(t *testing.T, c *cluster, basins []string, l *ledger, linStreams []string) {
+	t.Helper()
+	nodes := c.live()
+	try := func(what string, f func(ctx context.Context, n *node) answer) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for i := 0; ; i++ {
+			n := nodes[i%len(nodes)]
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ans := f(ctx, n)
+			cancel()
+			if ans.status == 200 || ans.status == 201 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s via %s: %s", what, n.id, ans)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	// Spread the creations over the nodes: the i-th through node i.
+	spread := func(i int, n *node) *node { return nodes[(i+indexNode(nodes, n))%len(nodes)] }
+	for i, b := range append(slices.Clone(basins), linBasin) {
+		try("create basin "+b, func(ctx context.Context, n *node) answer { return c.api.ensureBasin(ctx, spread(i, n).url, b) })
+	}
+	for i, sl := range l.streams {
+		try("create stream "+sl.basin+"/"+sl.name, func(ctx context.Context, n *node) answer {
+			return c.api.ensureStream(ctx, spread(i, n).url, sl.basin, sl.name)
+		})
+	}
+	for i, s := range linStreams {
+		try("create stream "+linBasin+"/"+s, func(ctx context.Context, n *node) answer {
+			return c.api.ensureStream(ctx, spread(i, n).url, linBasin, s)
+		})
+	}
+	// Where each basin landed.
+	w := &workload{c: c, api: c.api, l: l}
+	where := map[string]string{}
+	for _, sl := range l.streams {
+		if sl.name != "s0" {
+			continue
+		}
+		owner, err := w.servedBy(sl, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		where[sl.basin] = owner
+	}
+	var parts []string
+	for b, o := range where {
+		parts = append(parts, b+"@"+o)
+	}
+	sort.Strings(parts)
+	c.logf("basins served by: %s", strings.Join(parts, " "))
+}
+
+func indexNode(nodes []*node, n *node) int {
+	for i, x := range nodes {
+		if x == n {
+			return i
+		}
+	}
+	return 0
+}
+
+// busyStreamNotOn picks a stream whose basin is served by a node other
+// than avoid (so that the victims of successive faults differ), and
+// returns it with its owner.
+func busyStreamNotOn(t *testing.T, w *workload, l *ledger, avoid string) (*streamLedger, string) {
+	t.Helper()
+	var fallback *streamLedger
+	fallbackOwner := ""
+	for _, sl := range l.streams {
+		if sl.name != "s0" {
+			continue
+		}
+		owner, err := w.servedBy(sl, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner != avoid {
+			return sl, owner
+		}
+		if fallback == nil {
+			fallback, fallbackOwner = sl, owner
+		}
+	}
+	return fallback, fallbackOwner
+}
+
+func without(ids []string, drop string) []string {
+	var out []string
+	for _, id := range ids {
+		if id != drop {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func nodesOf(c *cluster, ids []string) []*node {
+	var out []*node
+	for _, id := range ids {
+		out = append(out, c.node(id))
+	}
+	return out
+}
+
+// waitMemberGone waits until every survivor's /cluster/status no longer
+// lists victim, and returns when that was first seen.
+func waitMemberGone(t *testing.T, c *cluster, survivors []string, victim string, limit time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		gone := true
+		for _, id := range survivors {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			members, err := c.membersSeenBy(ctx, id)
+			cancel()
+			if err != nil || slices.Contains(members, victim) {
+				gone = false
+				break
+			}
+		}
+		if gone {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("survivors %v still list %s as a member after %v", survivors, victim, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// etcdMemberDown crashes etcd member i (down) or reconnects it (up) in
+// every node's proxies. The member itself is stopped or started by the
+// caller.
+func etcdMemberDown(c *cluster, i int, down bool) {
+	c.mu.Lock()
+	var ps []*tcpProxy
+	for _, n := range c.nodes {
+		ps = append(ps, n.proxies[i])
+	}
+	c.mu.Unlock()
+	if down {
+		// At once: the member's raft stops and every connection to it is
+		// reset, as when its process dies.
+		c.etcd.members[i].crash()
+		for _, p := range ps {
+			p.setMode(proxyDown)
+		}
+		return
+	}
+	for _, p := range ps {
+		p.setMode(proxyUp)
+	}
+}
