@@ -77,12 +77,7 @@ func TestCluster(t *testing.T) {
 		}
 	})
 	three := []string{"n1", "n2", "n3"}
-	for _, id := range three {
-		c.addNode(id)
-		c.start(id)
-	}
-	took, owners := c.waitSettled(three, 90*time.Second)
-	c.logf("cluster of 3 settled in %v: %s", took.Round(time.Millisecond), ownersString(owners))
+	startTogether(t, c, three)
 
 	// Basins and streams, created through different nodes.
 	l := newLedger(c.begin)
@@ -118,7 +113,10 @@ func TestCluster(t *testing.T) {
 		c.logf("=== %s", name)
 		fn()
 		c.unexpectedExits(name)
-		c.logf("%s took %v; %s", name, time.Since(start).Round(time.Millisecond), l.phaseStats(start, time.Now()))
+		end := time.Now()
+		outage, where := l.longestOutage(start, end)
+		c.logf("%s took %v; %s; longest time a stream took no append: %v (%s)", name, end.Sub(start).Round(time.Millisecond),
+			l.phaseStats(start, end), outage.Round(time.Millisecond), where)
 		w.check(name, c.live(), false)
 	}
 	phase("warm-up", func() { time.Sleep(5 * time.Second) })
@@ -248,6 +246,13 @@ func TestCluster(t *testing.T) {
 	// (d) rolling restart: SIGTERM each node in turn, wait for its exit,
 	// start it again, wait for the cluster to settle.
 	phase("rolling restart", func() {
+		start := time.Now()
+		defer func() {
+			// A graceful move must not cost more than a crash.
+			if outage, where := l.longestOutage(start, time.Now()); outage > failoverLimit {
+				t.Errorf("rolling restart: a stream took no append for %v (%s), more than the kill -9 limit of %v", outage, where, failoverLimit)
+			}
+		}()
 		for _, id := range three {
 			code, took := c.terminate(id, 60*time.Second)
 			c.logf("%s: SIGTERM -> exit status %d in %v", id, code, took.Round(time.Millisecond))
@@ -311,11 +316,12 @@ func TestCluster(t *testing.T) {
 				t.Errorf("%s exited with status 0 after losing its lease; want non-zero", victim)
 			}
 		}
-		// The node cannot know the lease is gone the moment etcd drops
-		// it (its client notices when its own deadline passes); after
-		// that, with a margin, it must not acknowledge anything.
-		for _, op := range l.acksServedBy(victim, gone.Add(2*time.Second)) {
-			t.Errorf("%s acknowledged an append sent more than 2s after its lease was gone: %s", victim, op)
+		// The node stops serving its partitions once its last keep-alive
+		// answer is two thirds of the TTL old (cluster.Member.Fresh), before
+		// etcd drops the lease: nothing sent after the others saw it gone
+		// may be acknowledged by it.
+		for _, op := range l.acksServedBy(victim, gone) {
+			t.Errorf("%s acknowledged an append sent after its lease was gone: %s", victim, op)
 		}
 		c.waitSettled(survivors, settleLimit)
 		c.start(victim)
@@ -351,6 +357,38 @@ func TestCluster(t *testing.T) {
 		if code != 0 {
 			t.Errorf("%s exited with status %d after SIGTERM at the end; want 0\n%s", id, code, c.tail(id, 30))
 		}
+	}
+}
+
+// startTogether starts the nodes at once, as a deployment would, and
+// waits for them to settle. If they do not, that is a failure of cluster
+// mode; the nodes are then stopped and started one at a time so that the
+// rest of the run can still find what it can.
+func startTogether(t *testing.T, c *cluster, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		c.addNode(id)
+		c.start(id)
+	}
+	took, owners, err := c.settle(ids, 30*time.Second)
+	if err == nil {
+		c.logf("cluster of %d started together, settled in %v: %s", len(ids), took.Round(time.Millisecond), ownersString(owners))
+		return
+	}
+	st, _ := c.api.clusterStatus(context.Background(), c.node(ids[0]).url)
+	t.Errorf("nodes started together: %v\n%s sees owners %s", err, ids[0], ownersString(st.Owners))
+	for _, id := range ids {
+		t.Log(c.tail(id, 60))
+	}
+	c.logf("restarting the nodes one at a time")
+	for _, id := range ids {
+		code, d := c.terminate(id, 60*time.Second)
+		c.logf("%s: SIGTERM -> exit status %d in %v", id, code, d.Round(time.Millisecond))
+	}
+	for i, id := range ids {
+		c.start(id)
+		took, owners := c.waitSettled(ids[:i+1], settleLimit)
+		c.logf("%v settled in %v: %s", ids[:i+1], took.Round(time.Millisecond), ownersString(owners))
 	}
 }
 

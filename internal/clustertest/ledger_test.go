@@ -353,6 +353,33 @@ func (l *ledger) phaseStats(from, to time.Time) string {
 		n[acked], countsString(served), n[unknown], n[rejected], countsString(statuses))
 }
 
+// longestOutage is, over the streams, the longest time within [from, to)
+// in which a stream had no append acknowledged (the phase's edges count as
+// acknowledgements), and the stream it was on.
+func (l *ledger) longestOutage(from, to time.Time) (time.Duration, string) {
+	var worst time.Duration
+	where := ""
+	for _, sl := range l.streams {
+		sl.mu.Lock()
+		times := []time.Time{from}
+		for _, op := range sl.ops {
+			if op.outcome == acked && !op.done.Before(from) && op.done.Before(to) {
+				times = append(times, op.done)
+			}
+		}
+		sl.mu.Unlock()
+		times = append(times, to)
+		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		for i := 1; i < len(times); i++ {
+			if d := times[i].Sub(times[i-1]); d > worst {
+				worst = d
+				where = fmt.Sprintf("%s/%s from +%.1fs", sl.basin, sl.name, times[i-1].Sub(l.begin).Seconds())
+			}
+		}
+	}
+	return worst, where
+}
+
 func countsString(m map[string]int) string {
 	if len(m) == 0 {
 		return "none"

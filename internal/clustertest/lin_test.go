@@ -165,11 +165,11 @@ func (lw *linWorkload) check(t *testing.T, via *node, dir string) {
 		final[s] = recs
 	}
 	ops := lw.h.Operations()
-	ops, applied, dropped := lincheck.ResolveUnknown(ops, final)
 	for s, st := range lincheck.Summarise(ops) {
 		lw.c.logf("lincheck %s: %s; %d records", s, st, len(final[s]))
 	}
-	lw.c.logf("lincheck: %d unknown appends found applied, %d not applied", applied, dropped)
+	ops, applied, dropped := lincheck.ResolveUnknown(ops, final)
+	lw.c.logf("lincheck: of the unknown appends, %d found applied and %d not applied in the final contents", applied, dropped)
 	start := time.Now()
 	if _, err := lincheck.Check(ops, 2*time.Minute, dir); err != nil {
 		t.Errorf("lincheck: %v", err)

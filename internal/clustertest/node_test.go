@@ -427,30 +427,38 @@ func (c *cluster) settled(ctx context.Context, want []string) (map[string]ownerR
 	return owners, nil
 }
 
-// waitSettled waits until settled(want) holds, failing the test after
-// limit; it returns how long it took and the owners.
-func (c *cluster) waitSettled(want []string, limit time.Duration) (time.Duration, map[string]ownerRecord) {
+// settle waits until settled(want) holds, for at most limit; it returns
+// how long it took and the owners, or the last reason it did not.
+func (c *cluster) settle(want []string, limit time.Duration) (time.Duration, map[string]ownerRecord, error) {
 	c.t.Helper()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	var last error
 	for {
 		c.unexpectedExits("waiting for the cluster to settle")
 		owners, err := c.settled(ctx, want)
 		if err == nil {
-			return time.Since(start), owners
+			return time.Since(start), owners, nil
 		}
-		last = err
 		select {
 		case <-ctx.Done():
-			for _, id := range want {
-				c.t.Log(c.tail(id, 30))
-			}
-			c.t.Fatalf("cluster of %v not settled within %v: %v", want, limit, last)
+			return time.Since(start), nil, fmt.Errorf("cluster of %v not settled within %v: %w", want, limit, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// waitSettled is settle that fails the test, with the nodes' logs.
+func (c *cluster) waitSettled(want []string, limit time.Duration) (time.Duration, map[string]ownerRecord) {
+	c.t.Helper()
+	took, owners, err := c.settle(want, limit)
+	if err != nil {
+		for _, id := range want {
+			c.t.Log(c.tail(id, 30))
+		}
+		c.t.Fatal(err)
+	}
+	return took, owners
 }
 
 // ownersString renders an owner map compactly: unit=node@epoch.
