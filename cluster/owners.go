@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/pingcap/failpoint"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/s2lite/s2lite/internal/crashtest/fault"
 )
 
 // OwnerRecord is the value of an owner key: the node serving the partition
@@ -43,6 +46,13 @@ func Claim(ctx context.Context, m *Member, p int, epoch uint64) error {
 	if p < -1 { // -1: the root database of a partitioned bucket
 		return fmt.Errorf("cluster: invalid partition %d", p)
 	}
+	// Failpoint: the caller's engine holds the new epoch (the previous
+	// owner is fenced) but no owner key says so yet.
+	var fpErr error
+	failpoint.Inject("claimBefore", func(val failpoint.Value) { fpErr = fault.Do(ctx, val) })
+	if fpErr != nil {
+		return fpErr
+	}
 	key := ownerKey(m.cluster, p)
 	val, err := json.Marshal(OwnerRecord{Node: m.node, Epoch: epoch})
 	if err != nil {
@@ -75,7 +85,10 @@ func Claim(ctx context.Context, m *Member, p int, epoch uint64) error {
 			return fmt.Errorf("cluster: claim %s: %w", key, err)
 		}
 		if tx.Succeeded {
-			return nil
+			// Failpoint: the key is published; the caller does not
+			// serve the partition yet.
+			failpoint.Inject("claimAfter", func(val failpoint.Value) { fpErr = fault.Do(ctx, val) })
+			return fpErr
 		}
 		// The key changed between the read and the transaction: read again.
 		if err := ctx.Err(); err != nil {
@@ -88,6 +101,13 @@ func Claim(ctx context.Context, m *Member, p int, epoch uint64) error {
 // lease, and returns ErrNotOwner otherwise (absent, or claimed by another
 // member or an earlier incarnation).
 func Release(ctx context.Context, m *Member, p int) error {
+	// Failpoint: the caller closed the partition's engine; its owner key
+	// still names it.
+	var fpErr error
+	failpoint.Inject("releaseBefore", func(val failpoint.Value) { fpErr = fault.Do(ctx, val) })
+	if fpErr != nil {
+		return fpErr
+	}
 	key := ownerKey(m.cluster, p)
 	tx, err := m.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0), clientv3.Compare(clientv3.LeaseValue(key), "=", m.lease)).

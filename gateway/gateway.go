@@ -100,6 +100,7 @@ type Gateway struct {
 
 	mu      sync.Mutex
 	located map[string]location
+	logged  map[string]time.Time // node → when a forwarding failure to it was last logged
 	auth    *Authority
 }
 
@@ -331,7 +332,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt Route, u in
 			if r.Context().Err() != nil {
 				return // the client went away
 			}
-			g.log.Warn("forwarding failed", "node", rt.Node, "partition", partition.Name(u), "err", err)
+			if g.shouldLog(rt.Node) {
+				g.log.Warn("forwarding failed", "node", rt.Node, "partition", partition.Name(u), "err", err)
+			}
 			writeUnavailable(w, fmt.Sprintf("forwarding to node %s: %v", rt.Node, err))
 		},
 		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
@@ -339,6 +342,22 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt Route, u in
 	// An S2S session over HTTP/1.1 sends acks while its body still comes.
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	rp.ServeHTTP(w, r)
+}
+
+// shouldLog limits forwarding failures to one log line per node every
+// five seconds: a dead node fails every request until it is replaced.
+func (g *Gateway) shouldLog(node string) bool {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.logged == nil {
+		g.logged = make(map[string]time.Time)
+	}
+	if now.Sub(g.logged[node]) < 5*time.Second {
+		return false
+	}
+	g.logged[node] = now
+	return true
 }
 
 // serveForwarded serves a peer's request for a unit this node should own;

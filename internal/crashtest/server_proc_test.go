@@ -100,7 +100,7 @@ func buildServers(t *testing.T) serverBinaries {
 	return bins
 }
 
-// writeTunedOverlay writes the overlay of the tuned build: serve.go with
+// writeTunedOverlay writes the overlay of the tuned build: units.go with
 // the options of engine.Open passed through crashtestEngineOptions,
 // storage.go with the store of every storage value passed through
 // crashtestStore, and the file defining both. The edits are made on the
@@ -133,7 +133,7 @@ func writeTunedOverlay(t *testing.T, root, dir string) string {
 	wrap := func(e ast.Expr, fn string) ast.Expr {
 		return &ast.CallExpr{Fun: ast.NewIdent(fn), Args: []ast.Expr{e}}
 	}
-	rewrite("serve.go", func(f *ast.File) int {
+	rewrite("units.go", func(f *ast.File) int {
 		n := 0
 		ast.Inspect(f, func(node ast.Node) bool {
 			call, ok := node.(*ast.CallExpr)

@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 GO=${GO:-go}
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
-PKGS=(engine objstore backup)
+PKGS=(engine objstore backup cluster)
 TESTS=(./internal/crashtest/... ./objstore/)
 
 # restore undoes the rewrite in the tree at $1: failpoint-ctl disable puts the
