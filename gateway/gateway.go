@@ -18,6 +18,7 @@ import (
 
 	"github.com/s2lite/s2lite/authstore"
 	"github.com/s2lite/s2lite/partition"
+	"github.com/s2lite/s2lite/stream"
 )
 
 // Headers between nodes and to clients.
@@ -258,6 +259,11 @@ func (g *Gateway) locate(ctx context.Context, basin string) (unit int, exists bo
 	g.mu.Unlock()
 	if ok && (l.expires.IsZero() || g.now().Before(l.expires)) {
 		return l.unit, true, nil
+	}
+	if stream.ValidateBasinName(basin) != nil {
+		// Not a name any unit holds: the unit it would go to answers
+		// with the right error.
+		return g.createUnit(basin), false, nil
 	}
 	home := partition.Home(basin, g.opts.Layout.Partitions)
 	for _, u := range []int{home, partition.Root} {
