@@ -32,6 +32,12 @@ type Authority struct {
 	g     *Gateway
 	mu    sync.Mutex
 	cache map[[32]byte]cachedPrincipal
+	// revoked is the Revoked channel of each token ID seen from the
+	// root's owner, shared by every cached answer for it, closed by
+	// Forget: sessions opened with the token end when it is revoked.
+	revoked map[string]chan struct{}
+	// onRevoke, when set, is told of each revocation made here.
+	onRevoke func(id string)
 }
 
 type cachedPrincipal struct {
@@ -41,7 +47,45 @@ type cachedPrincipal struct {
 }
 
 func newAuthority(g *Gateway) *Authority {
-	return &Authority{g: g, cache: make(map[[32]byte]cachedPrincipal)}
+	return &Authority{g: g, cache: make(map[[32]byte]cachedPrincipal), revoked: make(map[string]chan struct{})}
+}
+
+// OnRevoke sets fn to be told of each token revoked through this node (it
+// serves the root): a cluster announces it to the other nodes, which then
+// Forget it instead of trusting their cache until it expires.
+func (a *Authority) OnRevoke(fn func(id string)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onRevoke = fn
+}
+
+// Forget drops what the cache knows of token id and ends the sessions
+// opened here with it.
+func (a *Authority) Forget(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, c := range a.cache {
+		if c.p != nil && c.p.Info.ID == id {
+			delete(a.cache, k)
+		}
+	}
+	if ch, ok := a.revoked[id]; ok {
+		close(ch)
+		delete(a.revoked, id)
+	}
+}
+
+// revokedChan is the shared Revoked channel of token id; the caller holds mu.
+func (a *Authority) revokedChan(id string) chan struct{} {
+	ch, ok := a.revoked[id]
+	if !ok {
+		if len(a.revoked) >= principalCacheMax {
+			clear(a.revoked) // sessions of the dropped IDs end at their next revocation only
+		}
+		ch = make(chan struct{})
+		a.revoked[id] = ch
+	}
+	return ch
 }
 
 // Authority returns the gateway's token authority, for the units' API
@@ -98,7 +142,9 @@ func (a *Authority) Authenticate(secret string) (*authstore.Principal, error) {
 	case err == nil && ans.Root:
 		p = &authstore.Principal{Info: auth.Root()}
 	case err == nil && ans.Info != nil:
-		p = &authstore.Principal{Info: ans.Info}
+		a.mu.Lock()
+		p = &authstore.Principal{Info: ans.Info, Revoked: a.revokedChan(ans.Info.ID)}
+		a.mu.Unlock()
 	case err == nil:
 		return nil, unavailable("access tokens: empty answer from the root's owner")
 	case errors.As(err, &es) && es.status == http.StatusUnauthorized:
@@ -146,5 +192,14 @@ func (a *Authority) Revoke(ctx context.Context, id string) error {
 	if tokens == nil {
 		return unavailable("access tokens moved to another node; retry")
 	}
-	return tokens.Revoke(ctx, id)
+	if err := tokens.Revoke(ctx, id); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	fn := a.onRevoke
+	a.mu.Unlock()
+	if fn != nil {
+		fn(id)
+	}
+	return nil
 }

@@ -389,4 +389,13 @@ func TestTokensAuthenticatedAtTheRootsOwner(t *testing.T) {
 	if a := p.do(t, p.b, "DELETE", "/v1/basins/"+onB, "", "", "Authorization", bearer); a.status != 403 {
 		t.Fatalf("limited token, out of scope, through b: %+v", a)
 	}
+	// b has the token cached. A revocation at the root's owner is
+	// announced (here: directly) and b forgets it at once.
+	p.a.gw.Authority().OnRevoke(p.b.gw.Authority().Forget)
+	if a := p.do(t, p.b, "DELETE", "/v1/access-tokens/reader", "", ""); a.status/100 != 2 || a.servedBy != "a" {
+		t.Fatalf("revoke through b: %+v", a)
+	}
+	if a := p.do(t, p.b, "GET", "/v1/basins/"+onB, "", "", "Authorization", bearer); a.status != 401 {
+		t.Fatalf("revoked token still accepted by b: %+v", a)
+	}
 }

@@ -335,6 +335,32 @@ func serveCluster(ctx context.Context, stop context.CancelFunc, env *unitEnv, de
 	n.gw = gateway.New(gateway.Options{Layout: layout, Directory: n, Node: cfg.nodeID, ClusterKey: key,
 		Logger: log.With("component", "gateway"), NodeLocal: local})
 	env.auth = n.gw.Authority()
+	// A token revoked at the root's owner is forgotten by every node's
+	// cache as soon as the announcement arrives, not after the cache TTL.
+	revs, err := cluster.WatchRevocations(watchCtx, cli, cfg.clusterName)
+	if err != nil {
+		return err
+	}
+	defer revs.Close()
+	n.gw.Authority().OnRevoke(func(id string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := cluster.AnnounceRevocation(ctx, cli, cfg.clusterName, id); err != nil {
+			log.Warn("announcing a revoked token to the other nodes failed; they forget it within their cache TTL", "err", err)
+		}
+	})
+	go func() {
+		for {
+			select {
+			case <-watchCtx.Done():
+				return
+			case <-revs.Changed():
+				for _, id := range revs.IDs() {
+					n.gw.Authority().Forget(id)
+				}
+			}
+		}
+	}()
 	env.ready = func() error {
 		if !n.member.Fresh(time.Now()) {
 			return errLeaseStale
