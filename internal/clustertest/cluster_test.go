@@ -99,7 +99,7 @@ func TestCluster(t *testing.T) {
 	lw := newLinWorkload(c, linStreams, linSeed)
 	c.logf("lincheck seed %d", linSeed)
 	w.start(4)
-	lw.start(3)
+	lw.start(2)
 	t.Cleanup(func() {
 		// Before the nodes are killed (cleanups run last first).
 		w.halt()
