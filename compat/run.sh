@@ -7,7 +7,11 @@
 #      /health, and runs every test file with `node --test`;
 #   3. starts a second server with --local-root and runs the session tests
 #      against it (set COMPAT_SKIP_LOCAL=1 to skip);
-#   4. stops each server with SIGTERM and checks that it exits 0 in time.
+#   4. starts an embedded etcd and a three-node cluster (--cluster-etcd) on one
+#      shared --local-root and runs every test file with the SDK pointed at
+#      the first node, then the record and session tests pointed at the
+#      third (set COMPAT_SKIP_CLUSTER=1 to skip);
+#   5. stops each server with SIGTERM and checks that it exits 0 in time.
 #
 # Exits non-zero if any test failed or a server misbehaved on start/stop.
 # Extra arguments are passed to `node --test` (e.g. --test-name-pattern=...).
@@ -25,6 +29,10 @@ server_pid=""
 status=0
 
 cleanup() {
+	local pid
+	for pid in "${cluster_pids[@]}" $etcd_pid; do
+		kill -KILL "$pid" 2>/dev/null
+	done
 	if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
 		kill -TERM "$server_pid" 2>/dev/null
 		wait "$server_pid" 2>/dev/null
@@ -156,6 +164,96 @@ run_tests() {
 	return "$rc"
 }
 
+etcd_pid=""
+cluster_pids=()
+cluster_ports=()
+
+stop_cluster() {
+	local rc=0 i pid
+	for i in "${!cluster_pids[@]}"; do
+		pid="${cluster_pids[$i]}"
+		kill -TERM "$pid" 2>/dev/null || continue
+	done
+	for i in "${!cluster_pids[@]}"; do
+		pid="${cluster_pids[$i]}"
+		local j
+		for j in $(seq 1 200); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "FAIL: cluster node n$((i + 1)) did not exit within 20 s of SIGTERM"
+			kill -KILL "$pid" 2>/dev/null
+			rc=1
+		fi
+		wait "$pid"
+		local st=$?
+		if [[ $st -ne 0 && $rc -eq 0 ]]; then
+			log "FAIL: cluster node n$((i + 1)) exited with status $st; log tail:"
+			tail -20 "$work/cluster-n$((i + 1)).log" | sed 's/^/    /'
+			rc=1
+		fi
+	done
+	cluster_pids=()
+	if [[ -n "$etcd_pid" ]]; then
+		kill -TERM "$etcd_pid" 2>/dev/null
+		wait "$etcd_pid" 2>/dev/null
+		etcd_pid=""
+	fi
+	[[ $rc -eq 0 ]] && log "cluster stopped cleanly (every node exit 0)"
+	return $rc
+}
+
+# run_cluster: etcd, three nodes, the suite through n1 and again through n3.
+run_cluster() {
+	(cd "$repo" && "$GO" build -o "$work/withetcd" ./internal/tools/withetcd) || { log "building withetcd failed"; return 1; }
+	"$work/withetcd" -url-file "$work/etcd.url" >"$work/etcd.log" 2>&1 &
+	etcd_pid=$!
+	local i
+	for i in $(seq 1 300); do
+		[[ -s "$work/etcd.url" ]] && break
+		sleep 0.1
+	done
+	[[ -s "$work/etcd.url" ]] || { log "etcd did not start"; cat "$work/etcd.log"; stop_cluster; return 1; }
+	local etcd_url root_token=compat-cluster-root-token-0123456789
+	etcd_url="$(cat "$work/etcd.url")"
+	mkdir -p "$work/cluster-root"
+	for i in 1 2 3; do
+		cluster_ports[$i]="$(free_port)"
+		"$work/s2lite" serve --host 127.0.0.1 --port "${cluster_ports[$i]}" --local-root "$work/cluster-root" \
+			--cluster-etcd "$etcd_url" --advertise-url "http://127.0.0.1:${cluster_ports[$i]}" --node-id "n$i" \
+			--cluster-partitions 8 --root-token "$root_token" >"$work/cluster-n$i.log" 2>&1 &
+		cluster_pids+=($!)
+	done
+	local ready=0
+	for i in $(seq 1 300); do
+		ready=0
+		local p
+		for p in "${cluster_ports[@]}"; do
+			curl -fsS -o /dev/null "http://127.0.0.1:$p/ready" 2>/dev/null && ready=$((ready + 1))
+		done
+		[[ $ready -eq 3 ]] && break
+		sleep 0.1
+	done
+	if [[ $ready -ne 3 ]]; then
+		log "the cluster did not become ready; logs follow"
+		tail -n 15 "$work"/cluster-n*.log | sed 's/^/    /'
+		stop_cluster
+		return 1
+	fi
+	log "cluster up: n1..n3 on ports ${cluster_ports[*]}"
+	local rc=0 saved_port="$port" saved_token="$token"
+	token="$root_token"
+	port="${cluster_ports[1]}"
+	run_tests "cluster-n1" test/basins.test.mjs test/streams.test.mjs test/records.test.mjs test/sessions-fetch.test.mjs test/sessions-s2s.test.mjs test/accessTokens.test.mjs test/encryption.test.mjs test/metrics.test.mjs || rc=1
+	port="${cluster_ports[3]}"
+	run_tests "cluster-n3" test/records.test.mjs test/sessions-fetch.test.mjs test/sessions-s2s.test.mjs || rc=1
+	port="$saved_port"
+	token="$saved_token"
+	stop_cluster || rc=1
+	return $rc
+}
+
 NODE_TEST_ARGS=("$@")
 start=$(date +%s)
 
@@ -178,6 +276,13 @@ if [[ "${COMPAT_SKIP_LOCAL:-0}" != 1 ]]; then
 	else
 		status=1
 	fi
+fi
+
+# 3. A three-node cluster on one shared directory, coordinated by an
+# embedded etcd: the SDK sees one endpoint; requests for partitions owned by
+# the other nodes are forwarded.
+if [[ "${COMPAT_SKIP_CLUSTER:-0}" != 1 ]]; then
+	if run_cluster; then :; else status=1; fi
 fi
 
 log "total $(( $(date +%s) - start )) s; $([[ $status -eq 0 ]] && echo PASS || echo FAIL)"

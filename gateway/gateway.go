@@ -136,6 +136,9 @@ func NewTransport() *http.Transport {
 	t := &http.Transport{
 		Protocols:           new(http.Protocols),
 		MaxIdleConnsPerHost: 4,
+		// The client's Accept-Encoding goes through as it is: the transport
+		// must not add its own (S2S sessions compress frames when asked).
+		DisableCompression: true,
 		HTTP2: &http.HTTP2Config{
 			SendPingTimeout: 10 * time.Second,
 			PingTimeout:     5 * time.Second,
@@ -191,6 +194,8 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.toBasin(w, r, basin)
+	case path == "/v1/metrics" && r.Method == http.MethodGet:
+		g.accountMetrics(w, r)
 	case strings.HasPrefix(path, "/v1/metrics/"):
 		basin, _, _ := strings.Cut(strings.TrimPrefix(path, "/v1/metrics/"), "/")
 		g.toBasin(w, r, basin)

@@ -239,7 +239,7 @@ func TestForwardingCreateAppendReadList(t *testing.T) {
 	for _, n := range []*testNode{p.a, p.b} {
 		a := p.do(t, n, "GET", "/v1/basins", "", "")
 		var page struct {
-			Basins []struct{ Name string }
+			Basins  []struct{ Name string }
 			HasMore bool `json:"has_more"`
 		}
 		if err := json.Unmarshal([]byte(a.body), &page); err != nil || len(page.Basins) != 2 || page.HasMore {

@@ -32,11 +32,13 @@ func (g *Gateway) listBasins(w http.ResponseWriter, r *http.Request) {
 	limit := maxListLimit
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil {
+		if err != nil || n < 0 {
 			g.toUnit(w, r, partition.Root) // the root answers the bad query
 			return
 		}
-		limit = min(max(n, 1), maxListLimit)
+		if n > 0 { // 0 means the default, as the API says
+			limit = min(n, maxListLimit)
+		}
 	}
 	units := g.opts.Layout.Units()
 	pages := make([]unitPage, len(units))

@@ -35,6 +35,10 @@ const (
 	// reconcileEvery re-evaluates ownership even without a watch event
 	// (a failed open is retried this often).
 	reconcileEvery = 500 * time.Millisecond
+	// ownerKeyGrace is how long after its claim a unit served here may
+	// lack its owner key in the watched copy (the watch event is on its
+	// way) before the unit is taken for lost.
+	ownerKeyGrace = 2 * time.Second
 )
 
 // clusterNode serves this node's share of a partitioned bucket: it keeps a
@@ -131,10 +135,21 @@ func (n *clusterNode) reconcile(ctx context.Context) {
 	if n.stopping.Load() || !n.member.Fresh(time.Now()) {
 		return
 	}
+	t := n.table.Load()
 	for _, u := range n.layout.Units() {
 		want := n.wants(u)
 		n.mu.Lock()
-		_, open := n.open[u]
+		us, open := n.open[u]
+		// A unit served here whose owner key names another node or epoch
+		// (or stays absent) was opened by another node meanwhile, which
+		// fenced this one: while nodes join at once their views of the
+		// members differ for a moment and two may open the same unit.
+		// Close it; if it is still ours to own, it is opened again (a new
+		// epoch) on a later round.
+		lost := open && (us.db.Fenced() || n.keyLost(t, u, us))
+		if lost {
+			want = false
+		}
 		start := !n.busy[u] && want != open
 		if start {
 			n.busy[u] = true
@@ -156,6 +171,18 @@ func (n *clusterNode) reconcile(ctx context.Context) {
 			}
 		})
 	}
+}
+
+// keyLost reports whether u's owner key shows that us no longer owns it.
+func (n *clusterNode) keyLost(t *routeTable, u int, us *unitStack) bool {
+	rec, ok := t.owners[u]
+	if ok && rec.Node == n.node && rec.Epoch == us.db.Epoch() {
+		return false
+	}
+	if ok && (rec.Node != n.node || rec.Epoch > us.db.Epoch()) {
+		return true
+	}
+	return time.Since(us.claimed) > ownerKeyGrace
 }
 
 // acquire opens unit u and publishes its owner key.
@@ -191,6 +218,7 @@ func (n *clusterNode) acquire(ctx context.Context, u int) {
 		_ = us.close(time.Second)
 		return
 	}
+	us.claimed = time.Now()
 	n.mu.Lock()
 	n.open[u], n.gu[u] = us, us.gatewayUnit()
 	n.mu.Unlock()

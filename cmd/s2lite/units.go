@@ -30,6 +30,8 @@ type unitStack struct {
 	svc    *stream.Service
 	tokens *authstore.Store
 	srv    *server.Server
+	// claimed is when cluster mode published the unit's owner key.
+	claimed time.Time
 	// generatedRoot is a root token generated at this open, to print once.
 	generatedRoot string
 }

@@ -4,10 +4,14 @@
 // for the SDK suite against a cluster:
 //
 //	go run ./internal/tools/withetcd -- sh -c 's2lite serve --cluster-etcd "$S2LITE_CLUSTER_ETCD" ...'
+//
+// With -url-file F and no command, it writes the client URL to F and
+// serves until SIGINT or SIGTERM.
 package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/url"
@@ -22,15 +26,14 @@ import (
 )
 
 func main() {
-	args := os.Args[1:]
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
-	}
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: withetcd -- command [args...]")
+	urlFile := flag.String("url-file", "", "without a command: write the client URL here and serve until a signal")
+	flag.Parse()
+	args := flag.Args()
+	if len(args) == 0 && *urlFile == "" {
+		fmt.Fprintln(os.Stderr, "usage: withetcd [-url-file F] [-- command [args...]]")
 		os.Exit(2)
 	}
-	os.Exit(run(args))
+	os.Exit(run(args, *urlFile))
 }
 
 func freeURL() (*url.URL, error) {
@@ -42,7 +45,7 @@ func freeURL() (*url.URL, error) {
 	return url.Parse("http://" + l.Addr().String())
 }
 
-func run(args []string) int {
+func run(args []string, urlFile string) int {
 	dir, err := os.MkdirTemp("", "withetcd-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "withetcd:", err)
@@ -74,6 +77,17 @@ func run(args []string) int {
 	case <-time.After(30 * time.Second):
 		fmt.Fprintln(os.Stderr, "withetcd: etcd did not become ready")
 		return 1
+	}
+	if len(args) == 0 {
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		tmp := urlFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(cu.String()+"\n"), 0o644); err != nil || os.Rename(tmp, urlFile) != nil {
+			fmt.Fprintln(os.Stderr, "withetcd: cannot write", urlFile)
+			return 1
+		}
+		<-sigs
+		return 0
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
