@@ -120,12 +120,15 @@ func Establish(ctx context.Context, store objstore.Store, partitions int) (Layou
 	return l, err
 }
 
-// Found lists the partitions of l that hold a database (a manifest), one
-// small LIST each: a single node serving a partitioned bucket opens those.
+// Found lists the partitions of l that hold any object, one small LIST
+// each: a single node serving a partitioned bucket opens those, and the
+// tools copy and verify them. A partition with objects but no manifest is
+// listed too, so that opening or verifying it names the damage instead of
+// skipping it.
 func Found(ctx context.Context, store objstore.Store, l Layout) ([]int, error) {
 	var out []int
 	for p := range l.Partitions {
-		infos, err := store.List(ctx, Prefix(p)+"manifest/", "", 1)
+		infos, err := store.List(ctx, Prefix(p), "", 1)
 		if err != nil {
 			return nil, fmt.Errorf("partition: list %s: %w", Prefix(p), err)
 		}

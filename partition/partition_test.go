@@ -79,14 +79,14 @@ func TestFoundListsPartitionsWithADatabase(t *testing.T) {
 	ctx := context.Background()
 	store := objstore.NewMemory()
 	l := Layout{Partitions: 4}
-	for _, key := range []string{"manifest/00001", "p/1/manifest/00001", "p/3/wal/00001", "p/3/manifest/00002"} {
+	for _, key := range []string{"manifest/00001", "p/1/manifest/00001", "p/3/wal/00001", "p/3/manifest/00002", "p/2/sst/00009"} {
 		if _, err := store.Put(ctx, key, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got, err := Found(ctx, store, l)
-	if err != nil || len(got) != 2 || got[0] != 1 || got[1] != 3 {
-		t.Fatalf("Found = %v, %v; want [1 3]", got, err)
+	if err != nil || len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		t.Fatalf("Found = %v, %v; want [1 2 3] (2 has no manifest: damaged, not absent)", got, err)
 	}
 	if Prefix(Root) != "" || Prefix(3) != "p/3/" || Name(Root) != "root" || Name(2) != "p2" {
 		t.Fatal("prefixes or names changed")

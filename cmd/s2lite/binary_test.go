@@ -69,7 +69,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
+var listeningRE = regexp.MustCompile(`msg=listening (?:\S+ )*?addr=(127\.0\.0\.1:\d+)`)
 
 // startServer runs `s2lite serve` on a free loopback port and returns its
 // base URL once it listens.

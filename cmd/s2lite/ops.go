@@ -17,6 +17,7 @@ import (
 	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/internal/cli"
 	"github.com/s2lite/s2lite/objstore"
+	"github.com/s2lite/s2lite/partition"
 )
 
 // The operator's tools: verify, backup, restore and checkpoints work on
@@ -84,17 +85,24 @@ func verifyCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Check that a database's manifest, tables and WAL are present and intact (exit 1 naming what is not)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return sf.with(cmd.Context(), stderr, func(st *storage) error {
-				rep, err := engine.Verify(cmd.Context(), st.store, engine.VerifyOptions{Deep: deep})
+			return sf.with(cmd.Context(), stderr, func(all *storage) error {
+				units, _, err := databaseUnits(cmd.Context(), all.store)
 				if err != nil {
 					return err
 				}
-				printReport(stdout, st.describe, rep)
-				if !rep.OK() {
-					return fmt.Errorf("%s is not a whole database: %s", st.describe, strings.Join(rep.Problems, "; "))
-				}
-				if rep.Empty {
-					return fmt.Errorf("%s holds no database", st.describe)
+				for _, u := range units {
+					st := unitStorage(all, u)
+					rep, err := engine.Verify(cmd.Context(), st.store, engine.VerifyOptions{Deep: deep})
+					if err != nil {
+						return err
+					}
+					printReport(stdout, st.describe, rep)
+					if !rep.OK() {
+						return fmt.Errorf("%s is not a whole database: %s", st.describe, strings.Join(rep.Problems, "; "))
+					}
+					if rep.Empty && u == partition.Root && len(units) == 1 {
+						return fmt.Errorf("%s holds no database", st.describe)
+					}
 				}
 				return nil
 			})
@@ -155,9 +163,35 @@ func copyWith(cf *copyFlags, o backup.Options) copier {
 	}
 }
 
+// databaseUnits lists the databases in store: the root alone, or, on a
+// partitioned bucket (one served in cluster mode), the root and every
+// partition holding a database, with the layout record.
+func databaseUnits(ctx context.Context, store objstore.Store) ([]int, *partition.Layout, error) {
+	l, ok, err := partition.Load(ctx, store)
+	if err != nil || !ok {
+		return []int{partition.Root}, nil, err
+	}
+	found, err := partition.Found(ctx, store, l)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append([]int{partition.Root}, found...), &l, nil
+}
+
+// unitStorage is the storage of unit u of st.
+func unitStorage(st *storage, u int) *storage {
+	if u == partition.Root {
+		return st
+	}
+	pre := partition.Prefix(u)
+	return &storage{store: objstore.WithPrefix(st.store, pre), describe: st.describe + "/" + strings.TrimSuffix(pre, "/"), close: func() {}}
+}
+
 // runCopy opens both stores, copies, reports, and verifies the
-// destination.
-func runCopy(ctx context.Context, sf *storageFlags, cf *copyFlags, what string, copy copier, stdout, stderr io.Writer) error {
+// destination. A partitioned bucket is copied database by database (each
+// consistent on its own: no stream spans two) with its layout record;
+// wholeBucket copiers (from bucket versions) copy every key at once.
+func runCopy(ctx context.Context, sf *storageFlags, cf *copyFlags, what string, copy copier, wholeBucket bool, stdout, stderr io.Writer) error {
 	log := toolLogger(stderr)
 	src, err := sf.open(ctx, log)
 	if err != nil {
@@ -169,10 +203,47 @@ func runCopy(ctx context.Context, sf *storageFlags, cf *copyFlags, what string, 
 		return err
 	}
 	defer dst.close()
-	st, err := copy(ctx, src, dst, log)
-	if err != nil {
-		return fmt.Errorf("%s of %s to %s: %w", what, src.describe, dst.describe, err)
+	units, layout := []int{partition.Root}, (*partition.Layout)(nil)
+	if !wholeBucket {
+		if units, layout, err = databaseUnits(ctx, src.store); err != nil {
+			return err
+		}
 	}
+	for _, u := range units {
+		s, d := unitStorage(src, u), unitStorage(dst, u)
+		st, err := copy(ctx, s, d, log)
+		if err != nil {
+			return fmt.Errorf("%s of %s to %s: %w", what, s.describe, d.describe, err)
+		}
+		reportCopy(stdout, what, s, d, st)
+	}
+	if layout != nil {
+		if _, err := partition.Establish(ctx, dst.store, layout.Partitions); err != nil {
+			return fmt.Errorf("writing the layout record to %s: %w", dst.describe, err)
+		}
+	}
+	if cf.noVerify {
+		return nil
+	}
+	if units, _, err = databaseUnits(ctx, dst.store); err != nil {
+		return fmt.Errorf("verifying %s: %w", dst.describe, err)
+	}
+	for _, u := range units {
+		d := unitStorage(dst, u)
+		rep, err := engine.Verify(ctx, d.store, engine.VerifyOptions{})
+		if err != nil {
+			return fmt.Errorf("verifying %s: %w", d.describe, err)
+		}
+		if !rep.OK() {
+			printReport(stdout, d.describe, rep)
+			return fmt.Errorf("the copy in %s does not verify: %s", d.describe, strings.Join(rep.Problems, "; "))
+		}
+		fmt.Fprintf(stdout, "verified: %s is consistent (last sequence %d)\n", d.describe, rep.LastSeq)
+	}
+	return nil
+}
+
+func reportCopy(stdout io.Writer, what string, src, dst *storage, st backup.Stats) {
 	fmt.Fprintf(stdout, "%s of %s to %s\n", what, src.describe, dst.describe)
 	if st.Objects > 0 {
 		fmt.Fprintf(stdout, "%d objects", st.Objects)
@@ -188,19 +259,6 @@ func runCopy(ctx context.Context, sf *storageFlags, cf *copyFlags, what string, 
 	if !st.AckedThrough.IsZero() {
 		fmt.Fprintf(stdout, "holds every write acknowledged up to %s\n", st.AckedThrough.UTC().Format(time.RFC3339Nano))
 	}
-	if cf.noVerify {
-		return nil
-	}
-	rep, err := engine.Verify(ctx, dst.store, engine.VerifyOptions{})
-	if err != nil {
-		return fmt.Errorf("verifying %s: %w", dst.describe, err)
-	}
-	if !rep.OK() {
-		printReport(stdout, dst.describe, rep)
-		return fmt.Errorf("the copy in %s does not verify: %s", dst.describe, strings.Join(rep.Problems, "; "))
-	}
-	fmt.Fprintf(stdout, "verified: %s is consistent (last sequence %d)\n", dst.describe, rep.LastSeq)
-	return nil
 }
 
 // copyCommand is a command that copies the database with o: backup and
@@ -214,7 +272,7 @@ func copyCommand(use, short, long, what string, o backup.Options, stdout, stderr
 		Long:  long,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCopy(cmd.Context(), &sf, &cf, what, copyWith(&cf, o), stdout, stderr)
+			return runCopy(cmd.Context(), &sf, &cf, what, copyWith(&cf, o), false, stdout, stderr)
 		},
 	}
 	sf.register(cmd)
@@ -269,29 +327,36 @@ func restoreCmd(stdout, stderr io.Writer) *cobra.Command {
 						return backup.Stats{}, cli.Usage(errors.New("--from-versions needs a bucket (--bucket), with versioning enabled"))
 					}
 					return backup.RestoreVersions(ctx, src.s3, dst.store, t, cf.parallel)
-				}, stdout, stderr)
+				}, true, stdout, stderr)
 			}
 			var o backup.Options
+			var t time.Time
 			switch {
 			case (toCheckpoint == "") == (toTime == ""):
 				return cli.Usage(errors.New("give exactly one of --to-time and --to-checkpoint"))
 			case toCheckpoint != "":
 				o.Checkpoint = toCheckpoint
 			default:
-				t, err := parseTime(toTime)
-				if err != nil {
+				var err error
+				if t, err = parseTime(toTime); err != nil {
 					return cli.Usage(fmt.Errorf("--to-time: %w", err))
 				}
-				err = sf.with(ctx, stderr, func(src *storage) error {
-					cp, err := checkpointAtOrBefore(ctx, src.store, t)
-					o.Checkpoint, o.Until = cp.Name, t
-					return err
-				})
-				if err != nil {
-					return err
-				}
 			}
-			return runCopy(ctx, &sf, &cf, "restore", copyWith(&cf, o), stdout, stderr)
+			// Each database (each partition of a partitioned bucket) has
+			// restore points of its own: the newest at or before T is
+			// picked in each.
+			restore := func(ctx context.Context, src, dst *storage, log *slog.Logger) (backup.Stats, error) {
+				o := o
+				if !t.IsZero() {
+					cp, err := checkpointAtOrBefore(ctx, src.store, t)
+					if err != nil {
+						return backup.Stats{}, err
+					}
+					o.Checkpoint, o.Until = cp.Name, t
+				}
+				return copyWith(&cf, o)(ctx, src, dst, log)
+			}
+			return runCopy(ctx, &sf, &cf, "restore", restore, false, stdout, stderr)
 		},
 	}
 	sf.register(cmd)
