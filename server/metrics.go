@@ -171,6 +171,10 @@ func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogPromLogger{s}})
 }
 
+// Gatherer is the server's metric registry, for a node that merges the
+// metrics of several servers (one per partition) on one endpoint.
+func (s *Server) Gatherer() prometheus.Gatherer { return s.metrics.reg }
+
 // slogPromLogger routes promhttp's error log to the server's logger.
 type slogPromLogger struct{ s *Server }
 

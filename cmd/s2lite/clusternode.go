@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -352,6 +353,20 @@ func serveCluster(ctx context.Context, stop context.CancelFunc, env *unitEnv, de
 
 	local := http.NewServeMux()
 	local.HandleFunc("GET /cluster/status", n.status)
+	metrics := nodeMetrics{units: func() map[int]*unitStack {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return maps.Clone(n.open)
+	}}.handler()
+	if cfg.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	} else {
+		local.Handle("GET /metrics", metrics)
+	}
 	local.HandleFunc("GET /ready", n.ready)
 	local.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		if !n.member.Fresh(time.Now()) {

@@ -127,7 +127,17 @@ func servePartitioned(ctx, openCtx context.Context, stop context.CancelFunc, env
 	if declared != nil {
 		return errors.Join(errors.New("--init-file on a partitioned bucket is not built yet"), closeUnits(units, time.Second))
 	}
-	local.Handle("/", root.srv.Handler()) // health, readiness and metrics: the root's
+	local.Handle("/", root.srv.Handler()) // health and readiness: the root's
+	metrics := nodeMetrics{units: func() map[int]*unitStack { return units }}.handler()
+	if cfg.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, metrics, log)
+		if err != nil {
+			return errors.Join(err, closeUnits(units, time.Second))
+		}
+		defer stopMetrics()
+	} else {
+		local.Handle("GET /metrics", metrics)
+	}
 	return runFront(ctx, stop, env, gw, tlsCfg, stdout, root.generatedRoot, nil, func(grace time.Duration) error {
 		return closeUnits(units, grace)
 	})
