@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"maps"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
