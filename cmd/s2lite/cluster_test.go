@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,46 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
-
+	"github.com/s2lite/s2lite/internal/etcdtest"
 	"github.com/s2lite/s2lite/partition"
 )
-
-// startTestEtcd starts a single-member embedded etcd on loopback, stopped
-// at the end of the test, and returns its client URL.
-func startTestEtcd(t *testing.T) string {
-	t.Helper()
-	free := func() *url.URL {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		u, _ := url.Parse("http://" + l.Addr().String())
-		return u
-	}
-	cfg := embed.NewConfig()
-	cfg.Name = "test"
-	cfg.Dir = t.TempDir()
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cu, pu := free(), free()
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd did not start")
-	}
-	return cu.String()
-}
 
 func freePortT(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,7 +69,7 @@ func TestBinaryClusterBucketOpensAlone(t *testing.T) {
 	}
 
 	// Then a cluster of two.
-	etcd := startTestEtcd(t)
+	etcd := etcdtest.Start(t)
 	var nodes []string
 	var procs []interface{ Signal(os.Signal) error }
 	for i := 1; i <= 2; i++ {
