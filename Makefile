@@ -86,7 +86,7 @@ hostile-test:
 # the etcd leader crashed, a rolling restart, a fourth node added and
 # removed, a node cut from etcd. After each, every stream is read back and
 # checked against the ledger; porcupine checks the history at the end.
-# About 4 minutes.
+# About 3 minutes. S2LITE_CLUSTER_LOGS=DIR keeps the nodes' logs.
 .PHONY: cluster-test
 cluster-test:
 	S2LITE_CLUSTER_TEST=1 $(WITHMINIO) $(GO) test -count=1 -timeout 20m -v -run TestCluster ./internal/clustertest

@@ -9,5 +9,10 @@
 // runs alongside and its history is checked at the end.
 //
 // The package holds only tests; TestCluster skips itself unless
-// S2LITE_CLUSTER_TEST=1.
+// S2LITE_CLUSTER_TEST=1. Without S2LITE_TEST_S3=1 (the MinIO of make
+// cluster-test) the nodes share a local directory instead.
+// S2LITE_CLUSTER_LOGS=DIR keeps the nodes' logs (one file per node, every
+// incarnation) in DIR; otherwise they are in a temporary directory and
+// their tails are printed when the test fails. S2LITE_LINCHECK_SEED=N
+// replays the linearizability clients' random choices.
 package clustertest
