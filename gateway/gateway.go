@@ -39,8 +39,10 @@ const (
 	rootCacheTTL = 5 * time.Second
 	// probeTimeout bounds asking a unit whether it holds a basin.
 	probeTimeout = 5 * time.Second
-	// maxCreateBody bounds the create-basin body read to learn its name.
-	maxCreateBody = 1 << 20
+	// maxCreateBody bounds the create-basin body read to learn its name
+	// (a name and a config: a few hundred bytes); a larger one is left to
+	// the root to refuse, so that the gateway never buffers much.
+	maxCreateBody = 64 << 10
 )
 
 // Unit is a unit this node serves.
