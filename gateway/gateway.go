@@ -40,8 +40,8 @@ const (
 	// probeTimeout bounds asking a unit whether it holds a basin.
 	probeTimeout = 5 * time.Second
 	// maxCreateBody bounds the create-basin body read to learn its name
-	// (a name and a config: a few hundred bytes); a larger one is left to
-	// the root to refuse, so that the gateway never buffers much.
+	// (a name and a config: a few hundred bytes), so that the gateway
+	// never buffers much.
 	maxCreateBody = 64 << 10
 )
 
@@ -241,7 +241,11 @@ func (g *Gateway) createBasin(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Basin string `json:"basin"`
 	}
-	if len(body) > maxCreateBody || json.Unmarshal(body, &req) != nil || req.Basin == "" {
+	if len(body) > maxCreateBody {
+		writeError(w, http.StatusRequestEntityTooLarge, "invalid", fmt.Sprintf("a create-basin body may be at most %d bytes", maxCreateBody))
+		return
+	}
+	if json.Unmarshal(body, &req) != nil || req.Basin == "" {
 		// Not a valid request: the root answers it with the right error.
 		g.toUnit(w, r, partition.Root)
 		return
