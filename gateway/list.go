@@ -40,14 +40,7 @@ func (g *Gateway) listBasins(w http.ResponseWriter, r *http.Request) {
 			limit = min(n, maxListLimit)
 		}
 	}
-	units := g.opts.Layout.Units()
-	pages := make([]unitPage, len(units))
-	var wg sync.WaitGroup
-	for i, u := range units {
-		wg.Go(func() { pages[i] = g.ask(r, u) })
-	}
-	wg.Wait()
-
+	pages := g.askAll(r)
 	type basin struct {
 		name string
 		raw  json.RawMessage
@@ -89,6 +82,18 @@ func (g *Gateway) listBasins(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(HeaderServedBy, g.opts.Node)
 	writeJSON(w, out)
+}
+
+// askAll sends a copy of r to every unit at once and returns their answers.
+func (g *Gateway) askAll(r *http.Request) []unitPage {
+	units := g.opts.Layout.Units()
+	pages := make([]unitPage, len(units))
+	var wg sync.WaitGroup
+	for i, u := range units {
+		wg.Go(func() { pages[i] = g.ask(r, u) })
+	}
+	wg.Wait()
+	return pages
 }
 
 // ask sends a copy of r (no body) to unit u and returns its answer.

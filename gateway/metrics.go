@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"sync"
 )
 
 // accountMetrics asks every unit for the account metrics and merges them:
@@ -12,13 +11,7 @@ import (
 // figures are the sums (accumulations and gauges, per timestamp) and the
 // unions (labels) of the units'.
 func (g *Gateway) accountMetrics(w http.ResponseWriter, r *http.Request) {
-	units := g.opts.Layout.Units()
-	pages := make([]unitPage, len(units))
-	var wg sync.WaitGroup
-	for i, u := range units {
-		wg.Go(func() { pages[i] = g.ask(r, u) })
-	}
-	wg.Wait()
+	pages := g.askAll(r)
 
 	type series struct {
 		kind              string // accumulation or gauge
