@@ -248,21 +248,17 @@ func (w *workload) readAll(sl *streamLedger, base string, limit time.Duration) (
 	}
 }
 
-// check stops appends and reads, reads every stream back through the
-// nodes of via (stream i through via[i mod len]) and verifies it; with
-// every, each stream is read through each node of via and the copies
-// must be identical.
-func (w *workload) check(phase string, via []*node, every bool) checkStats {
+// check stops appends and reads, reads every stream back through each
+// node of via, verifies each copy against the ledger and requires the
+// copies to be identical.
+func (w *workload) check(phase string, via []*node) checkStats {
 	w.t.Helper()
 	w.gate.Lock()
 	defer w.gate.Unlock()
 	start := time.Now()
 	var total checkStats
-	for i, sl := range w.l.streams {
-		readers := []*node{via[i%len(via)]}
-		if every {
-			readers = via
-		}
+	for _, sl := range w.l.streams {
+		readers := via
 		var first []jsonRecord
 		for j, n := range readers {
 			recs, err := w.readAll(sl, n.url, 30*time.Second)
@@ -280,7 +276,7 @@ func (w *workload) check(phase string, via []*node, every bool) checkStats {
 			}
 		}
 	}
-	w.c.logf("check after %s: %s (%v)", phase, total, time.Since(start).Round(time.Millisecond))
+	w.c.logf("check after %s, every stream through each of %d nodes: %s (%v)", phase, len(via), total, time.Since(start).Round(time.Millisecond))
 	if v := w.l.newViolations(); len(v) > 0 {
 		shown := v
 		if len(shown) > 40 {
