@@ -73,20 +73,21 @@ func openUnits(ctx context.Context, env *unitEnv, ids []int) (map[int]*unitStack
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		closeUnits(out, time.Second)
+		closeUnits(out, time.Second, false)
 		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }
 
-// closeUnits drains and closes units concurrently.
-func closeUnits(units map[int]*unitStack, grace time.Duration) error {
+// closeUnits drains and closes units concurrently; handoff flushes them
+// first (see unitStack.close).
+func closeUnits(units map[int]*unitStack, grace time.Duration, handoff bool) error {
 	var mu sync.Mutex
 	var err error
 	var wg sync.WaitGroup
 	for _, u := range units {
 		wg.Go(func() {
-			e := u.close(grace)
+			e := u.close(grace, handoff)
 			mu.Lock()
 			err = errors.Join(err, e)
 			mu.Unlock()
@@ -125,21 +126,21 @@ func servePartitioned(ctx, openCtx context.Context, stop context.CancelFunc, env
 		warnNoAuth(log)
 	}
 	if declared != nil {
-		return errors.Join(errors.New("--init-file on a partitioned bucket is not built yet"), closeUnits(units, time.Second))
+		return errors.Join(errors.New("--init-file on a partitioned bucket is not built yet"), closeUnits(units, time.Second, false))
 	}
 	local.Handle("/", root.srv.Handler()) // health and readiness: the root's
 	metrics := nodeMetrics{units: func() map[int]*unitStack { return units }}.handler()
 	if cfg.metricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.metricsAddr, metrics, log)
 		if err != nil {
-			return errors.Join(err, closeUnits(units, time.Second))
+			return errors.Join(err, closeUnits(units, time.Second, false))
 		}
 		defer stopMetrics()
 	} else {
 		local.Handle("GET /metrics", metrics)
 	}
 	return runFront(ctx, stop, env, gw, tlsCfg, stdout, root.generatedRoot, nil, func(grace time.Duration) error {
-		return closeUnits(units, grace)
+		return closeUnits(units, grace, false)
 	})
 }
 

@@ -25,6 +25,7 @@ import (
 // gateway otherwise).
 type unitStack struct {
 	id     int
+	log    *slog.Logger
 	db     *engine.DB
 	usage  *usage.Recorder
 	svc    *stream.Service
@@ -46,8 +47,12 @@ type unitEnv struct {
 	// the units a node may serve at once: 1 for a single database.
 	share int64
 	// fenceCheck overrides the engine's fence probe interval (0: default).
-	fenceCheck       time.Duration
-	budget, readBudg *membudget.Budget
+	fenceCheck time.Duration
+	// maxMemtableWALObjects, when positive, freezes a memtable once it
+	// covers this many WAL objects: it bounds the WAL a new owner replays
+	// when it takes a unit over from a node that died.
+	maxMemtableWALObjects int
+	budget, readBudg      *membudget.Budget
 	// auth is the authority of the API servers: nil for the root's own
 	// token store (single database), or the gateway's.
 	auth server.Authority
@@ -75,6 +80,8 @@ func (e *unitEnv) engineOptions(store objstore.Store, log *slog.Logger) engine.O
 		CheckpointInterval:  cfg.checkpointInterval,
 		CheckpointRetention: cfg.checkpointRetention,
 		FenceCheckInterval:  e.fenceCheck,
+
+		MaxMemtableWALObjects: e.maxMemtableWALObjects,
 	}
 }
 
@@ -91,7 +98,7 @@ func (e *unitEnv) openUnit(ctx context.Context, id int) (_ *unitStack, err error
 	if err != nil {
 		return nil, fmt.Errorf("opening the storage engine of %s: %w", partition.Name(id), err)
 	}
-	u := &unitStack{id: id, db: db}
+	u := &unitStack{id: id, db: db, log: log}
 	defer func() {
 		if err != nil {
 			_ = u.closeBackend()
@@ -213,9 +220,23 @@ func (u *unitStack) closeBackend() error {
 
 // close drains the unit's API server within grace, then closes the rest
 // within storageCloseTimeout: everything acknowledged is durable already.
-func (u *unitStack) close(grace time.Duration) error {
+// With handoff, the memtable is flushed to a table first (bounded by
+// handoffFlushTimeout), so that the unit's next owner replays no WAL and
+// opens it at once; a flush that fails or times out only makes that open
+// slower.
+func (u *unitStack) close(grace time.Duration, handoff bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err := u.srv.Shutdown(ctx)
+	if handoff {
+		fctx, fcancel := context.WithTimeout(context.Background(), handoffFlushTimeout)
+		if ferr := u.db.Flush(fctx); ferr != nil && !errors.Is(ferr, engine.ErrFenced) {
+			u.log.Warn("flushing before the handoff failed; the next owner replays the WAL", "err", ferr)
+		}
+		fcancel()
+	}
 	return errors.Join(err, closeWithin(u.closeBackend, storageCloseTimeout))
 }
+
+// handoffFlushTimeout bounds the flush before a unit is handed over.
+const handoffFlushTimeout = 10 * time.Second
