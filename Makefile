@@ -111,6 +111,15 @@ BENCHFLAGS ?=
 bench-server:
 	$(BENCH_WITHMINIO) $(GO) run ./bench server -out $(RESULTS) $(BENCHFLAGS)
 
+# What forwarding costs in cluster mode (see bench/README.md): an embedded
+# etcd and two cluster-mode nodes on MinIO; append ack latency (open loop),
+# append throughput and catch-up reads through the owner of a basin and
+# through the other node, which forwards, interleaved in rounds. About 4
+# minutes; writes cluster.json and cluster.md.
+.PHONY: bench-cluster
+bench-cluster:
+	$(BENCH_WITHMINIO) $(GO) run ./bench cluster -out $(RESULTS) $(BENCHFLAGS)
+
 # Linearizability checks (internal/lincheck): concurrent clients against an
 # in-process server, every call recorded and the history checked with
 # porcupine, also under injected WAL faults and with a second server

@@ -331,7 +331,7 @@ func TestSleepUntilIsPrecise(t *testing.T) {
 
 func TestReportRendering(t *testing.T) {
 	rep := &ServerReport{
-		When: "now", Machine: "test",
+		runInfo: runInfo{When: "now", Machine: "test"},
 		Latency: []LatencyPoint{
 			{Path: "session", RecordBytes: 1024, BatchRecords: 1, Rate: 50, Ack: Latency{N: 10, P50: 3, P99: 5}, RawPut: Latency{N: 10, P50: 2.5, P99: 4}, P50Ratio: 1.2, P99Ratio: 1.25, WALObjectsPerBatch: 1, AvgWALObjectBytes: 1157},
 			{Path: "session", RecordBytes: 1024, BatchRecords: 1, Rate: 1000, Ack: Latency{N: 10, P50: 8, P99: 20}, RawPut: Latency{N: 10, P50: 2.5, P99: 4}, P50Ratio: 3.2, P99Ratio: 5, WALObjectsPerBatch: 0.4, AvgWALObjectBytes: 3000},
@@ -361,6 +361,50 @@ func TestReportRendering(t *testing.T) {
 		data, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil || !bytes.HasPrefix(data, []byte("<svg")) || !bytes.HasSuffix(data, []byte("</svg>\n")) {
 			t.Fatalf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestClusterReport(t *testing.T) {
+	dir := t.TempDir()
+	pt := func(path string, rate, p50, ratio float64) LatencyPoint {
+		return LatencyPoint{Path: path, RecordBytes: 1024, BatchRecords: 1, Rate: rate,
+			Ack: Latency{N: 100, P50: p50, P99: 2 * p50}, P50Ratio: ratio, P99Ratio: ratio}
+	}
+	base := &ServerReport{runInfo: runInfo{When: "then"}, Latency: []LatencyPoint{pt("unary", 50, 2, 1.2), pt("session", 50, 2, 1.1)}}
+	run := &ServerReport{runInfo: runInfo{When: "now"}, Latency: []LatencyPoint{pt("unary", 50, 3, 1.26)}}
+	for name, r := range map[string]*ServerReport{"base.json": base, "run.json": run} {
+		if err := writeJSON(dir, name, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chk, err := compareSingleNode(filepath.Join(dir, "base.json"), []string{filepath.Join(dir, "run.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chk.Points) != 1 || chk.Runs[0].Points != 1 || chk.Runs[0].AckP50 != 1.5 || chk.Runs[0].RatioP50 != 1.05 || chk.Runs[0].Within != 1 {
+		t.Fatalf("comparison: %+v", chk)
+	}
+	side := func(node string, p50 float64, mibs ...float64) HopSide {
+		return HopSide{Node: node, Ack: Latency{N: 10, P50: p50, P99: 3 * p50}, MiBPerSec: mibs, MedianMiBPerSec: median(mibs),
+			CPU: map[string]float64{"owner": 0.5, "others": 0.1}, CPUPerMiB: map[string]float64{"non-owner": 3}}
+	}
+	rep := &ClusterReport{runInfo: runInfo{When: "now", Durations: map[string]string{"rounds": "2"}}, Rounds: 2, SingleNode: chk,
+		Setup: ClusterSetup{Nodes: []string{"n1", "n2"}, Owner: "n2", NonOwner: "n1", Partitions: 4},
+		Latency: []HopLatency{{Path: "unary", RecordBytes: 1024, BatchRecords: 1, Rate: 100,
+			Owner: side("n2", 2), NonOwner: side("n1", 2.5), P50Ratio: 1.25, ExtraP50MS: 0.5}},
+		Reads: []HopThroughput{{Name: "catch-up", Owner: side("n2", 0, 300, 320), NonOwner: side("n1", 0, 200, 210), Ratio: 0.66}},
+	}
+	if err := writeClusterReport(dir, rep); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "cluster.md"))
+	if n := strings.Count(string(md), "# s2lite cluster benchmark"); n != 1 {
+		t.Fatalf("%d titles in the report:\n%s", n, md)
+	}
+	for _, want := range []string{"| unary 1 KiB x 1 @ 100/s each, ack p50 | 2.00 ms | 2.50 ms | 1.25 | +0.50 ms", "| catch-up | 320.0 MiB/s", "## Single-node mode unchanged", "| 1 of 1 |", "- rounds: 2"} {
+		if !strings.Contains(string(md), want) {
+			t.Fatalf("no %q in the report:\n%s", want, md)
 		}
 	}
 }

@@ -65,6 +65,37 @@ func findMinioPid(endpoint string) int {
 // cpuMeter samples the CPU time of named processes.
 type cpuMeter struct {
 	pids map[string]int
+	// machine adds "machine", the busy time of all CPUs (/proc/stat), so
+	// that what other processes took shows.
+	machine bool
+}
+
+// machineBusy returns the time all CPUs spent busy (not idle or waiting
+// for I/O) since boot.
+func machineBusy() (time.Duration, bool) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, false
+	}
+	var busy int64
+	// user nice system idle iowait irq softirq steal (guest time is
+	// counted in user already)
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clockTicks, true
 }
 
 type cpuSample struct {
@@ -80,6 +111,11 @@ func (m *cpuMeter) sample() cpuSample {
 		}
 		if d, ok := procCPU(pid); ok {
 			s.used[name] = d
+		}
+	}
+	if m.machine {
+		if d, ok := machineBusy(); ok {
+			s.used["machine"] = d
 		}
 	}
 	return s

@@ -135,6 +135,8 @@ type openLoopOpts struct {
 	Warmup, Measure time.Duration
 	MaxOutstanding  int
 	OnAck           func(ackEvent)
+	// Start is when the first batch is due (default: 20 ms from the call).
+	Start time.Time
 }
 
 const drainTimeout = 30 * time.Second
@@ -150,7 +152,10 @@ func openLoop(ctx context.Context, c *benchClient, o openLoopOpts) (openLoopResu
 	}
 	interval := time.Duration(float64(time.Second) / o.Rate)
 	total := int((o.Warmup + o.Measure).Seconds() * o.Rate)
-	start := time.Now().Add(20 * time.Millisecond)
+	start := o.Start
+	if start.IsZero() {
+		start = time.Now().Add(20 * time.Millisecond)
+	}
 	from, to := start.Add(o.Warmup), start.Add(o.Warmup+o.Measure)
 	var res openLoopResult
 	var mu sync.Mutex

@@ -5,10 +5,13 @@
 //
 //	go run ./internal/tools/withminio -- go run ./bench engine -out bench/results
 //	go run ./internal/tools/withminio -- go run ./bench server -out bench/results
+//	go run ./internal/tools/withminio -- go run ./bench cluster -out bench/results
 //
 // engine and ingest drive the engine in-process; server builds and runs the
 // s2lite server on loopback behind a request-counting proxy (see README.md
-// in this directory).
+// in this directory); cluster runs two cluster-mode nodes the same way and
+// compares requests through the owner of a basin with requests forwarded
+// by the other node.
 //
 // The S3 endpoint comes from the standard AWS_* variables (withminio sets
 // them); the bucket is created if missing.
@@ -30,7 +33,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench engine|ingest|server [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench engine|ingest|server|cluster [flags]")
 		os.Exit(2)
 	}
 	if path := os.Getenv("S2LITE_BENCH_CPUPROFILE"); path != "" {
@@ -47,8 +50,10 @@ func main() {
 		err = runIngest(os.Args[2:])
 	case "server":
 		err = runServerBench(os.Args[2:])
+	case "cluster":
+		err = runClusterBench(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown benchmark %q (have: engine, ingest, server)", os.Args[1])
+		err = fmt.Errorf("unknown benchmark %q (have: engine, ingest, server, cluster)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

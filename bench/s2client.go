@@ -152,13 +152,19 @@ func health(ctx context.Context, base string) error {
 // rawDo sends a request and returns the body of a 2xx response, or an
 // error with the status and body.
 func rawDo(ctx context.Context, hc *http.Client, method, u string, body []byte, hdr ...string) ([]byte, error) {
+	data, _, err := rawDoHeader(ctx, hc, method, u, body, hdr...)
+	return data, err
+}
+
+// rawDoHeader is rawDo that also returns the response's header.
+func rawDoHeader(ctx context.Context, hc *http.Client, method, u string, body []byte, hdr ...string) ([]byte, http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+benchRootToken)
 	for i := 0; i+1 < len(hdr); i += 2 {
@@ -166,17 +172,17 @@ func rawDo(ctx context.Context, hc *http.Client, method, u string, body []byte, 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: reading response: %w", method, u, err)
+		return nil, resp.Header, fmt.Errorf("%s %s: reading response: %w", method, u, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("%s %s: %d %s", method, u, resp.StatusCode, strings.TrimSpace(string(data)))
+		return nil, resp.Header, fmt.Errorf("%s %s: %d %s", method, u, resp.StatusCode, strings.TrimSpace(string(data)))
 	}
-	return data, nil
+	return data, resp.Header, nil
 }
 
 func (c *benchClient) recordsURL(stream string) string {

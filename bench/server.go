@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,23 +28,17 @@ import (
 
 // ServerReport is the JSON written by `bench server`.
 type ServerReport struct {
-	When          string            `json:"when"`
-	Machine       string            `json:"machine"`
-	Command       string            `json:"command"`
-	Revision      string            `json:"revision,omitempty"`
-	Quick         bool              `json:"quick"`
-	Durations     map[string]string `json:"durations"`
-	Seconds       float64           `json:"total_seconds"`
-	ProxyOverhead ProxyOverhead     `json:"proxy_overhead"`
-	Latency       []LatencyPoint    `json:"append_ack_latency"`
-	Tail          []TailPoint       `json:"tail_latency"`
-	Throughput    []TputPoint       `json:"max_throughput"`
-	CatchUp       *CatchUpResult    `json:"catch_up_reads,omitempty"`
-	Cipher        *CipherResult     `json:"cipher_comparison,omitempty"`
-	StoreStalls   *StoreStalls      `json:"store_stalls,omitempty"`
-	WALPuts       []WALPutCheck     `json:"wal_puts_per_object"`
-	Cost          *CostResult       `json:"cost_after_compaction,omitempty"`
-	Targets       []Verdict         `json:"targets"`
+	runInfo
+	ProxyOverhead ProxyOverhead  `json:"proxy_overhead"`
+	Latency       []LatencyPoint `json:"append_ack_latency"`
+	Tail          []TailPoint    `json:"tail_latency"`
+	Throughput    []TputPoint    `json:"max_throughput"`
+	CatchUp       *CatchUpResult `json:"catch_up_reads,omitempty"`
+	Cipher        *CipherResult  `json:"cipher_comparison,omitempty"`
+	StoreStalls   *StoreStalls   `json:"store_stalls,omitempty"`
+	WALPuts       []WALPutCheck  `json:"wal_puts_per_object"`
+	Cost          *CostResult    `json:"cost_after_compaction,omitempty"`
+	Targets       []Verdict      `json:"targets"`
 }
 
 // ProxyOverhead compares 1 KiB PUTs straight to MinIO and through the
@@ -209,6 +204,8 @@ type serverBench struct {
 	ctx       context.Context
 	bin       string
 	bucket    string
+	endpoint  string // MinIO, as the environment gives it
+	closers   []func()
 	runID     string
 	tmp       string
 	proxy     *countingProxy // between s2lite and MinIO
@@ -278,67 +275,14 @@ func runServerBench(args []string) error {
 		return writeServerPlots(*out, &rep)
 	}
 	started := time.Now()
-
-	endpoint := os.Getenv("AWS_ENDPOINT_URL_S3")
-	if endpoint == "" {
-		return errors.New("AWS_ENDPOINT_URL_S3 is not set: run under internal/tools/withminio (make bench-server)")
-	}
-	if err := objstore.CreateBucket(ctx, objstore.S3OptionsFromEnv(*bucket, "")); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "s2lite-bench-")
+	sb, err := newServerBench(ctx, *bucket, *serverBin, "server", *quick)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	bin := *serverBin
-	if bin == "" {
-		fmt.Println("building ./cmd/s2lite")
-		dir := tmp
-		if perfDir() != "" {
-			dir = perfDir() // profiles need the binary afterwards
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-		}
-		if bin, err = buildServer(dir); err != nil {
-			return err
-		}
-	}
-	proxy, err := startProxy(endpoint)
-	if err != nil {
-		return err
-	}
-	defer proxy.close()
-	baseProxy, err := startProxy(endpoint)
-	if err != nil {
-		return err
-	}
-	defer baseProxy.close()
-	runID := fmt.Sprintf("server-%d", time.Now().UnixNano())
-	bopts := objstore.S3OptionsFromEnv(*bucket, baselinePrefix+"/"+runID)
-	bopts.Endpoint = baseProxy.url
-	bstore, err := objstore.NewS3(ctx, bopts)
-	if err != nil {
-		return err
-	}
-	defer bstore.Close()
-
-	sb := &serverBench{
-		ctx: ctx, bin: bin, bucket: *bucket, runID: runID, tmp: tmp,
-		proxy: proxy, baseProxy: baseProxy, base: &baseline{store: bstore}, baseStore: bstore,
-		quick: *quick, batches: map[[2]int]*batchSet{},
-		rep: &ServerReport{
-			When: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
-			Command: "make bench-server", Quick: *quick, Revision: gitRevision(),
-		},
-	}
-	if *quick {
-		sb.rep.Command = "make bench-server BENCHFLAGS=-quick"
-	}
+	defer sb.close()
+	endpoint := sb.endpoint
+	sb.rep = &ServerReport{runInfo: newRunInfo("make bench-server", *quick)}
 	sb.rep.Durations = sb.durations()
-	sb.minioPid = findMinioPid(endpoint)
-	sb.meter = &cpuMeter{pids: map[string]int{"minio": sb.minioPid, "bench": os.Getpid()}}
 	if *points != "" {
 		sb.points = map[string]bool{}
 		for p := range strings.SplitSeq(*points, ",") {
@@ -395,6 +339,120 @@ func runServerBench(args []string) error {
 	}
 	fmt.Printf("server benchmark done in %.0f s; results in %s\n", sb.rep.Seconds, *out)
 	return nil
+}
+
+// newServerBench prepares what the end-to-end benchmarks (server,
+// cluster) share: the bucket, a temporary directory, the s2lite binary
+// (built unless serverBin names one), the counting proxy in front of
+// MinIO, the baseline client behind an identical proxy, and the CPU meter.
+// kind names the run's prefix in the bucket. close undoes it.
+func newServerBench(ctx context.Context, bucket, serverBin, kind string, quick bool) (_ *serverBench, err error) {
+	endpoint := os.Getenv("AWS_ENDPOINT_URL_S3")
+	if endpoint == "" {
+		return nil, fmt.Errorf("AWS_ENDPOINT_URL_S3 is not set: run under internal/tools/withminio (make bench-%s)", kind)
+	}
+	if err := objstore.CreateBucket(ctx, objstore.S3OptionsFromEnv(bucket, "")); err != nil {
+		return nil, err
+	}
+	sb := &serverBench{ctx: ctx, bucket: bucket, endpoint: endpoint, quick: quick, batches: map[[2]int]*batchSet{},
+		runID: fmt.Sprintf("%s-%d", kind, time.Now().UnixNano())}
+	defer func() {
+		if err != nil {
+			sb.close()
+		}
+	}()
+	if sb.tmp, err = os.MkdirTemp("", "s2lite-bench-"); err != nil {
+		return nil, err
+	}
+	sb.closers = append(sb.closers, func() { os.RemoveAll(sb.tmp) })
+	sb.bin = serverBin
+	if sb.bin == "" {
+		fmt.Println("building ./cmd/s2lite")
+		dir := sb.tmp
+		if perfDir() != "" {
+			dir = perfDir() // profiles need the binary afterwards
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+		}
+		if sb.bin, err = buildServer(dir); err != nil {
+			return nil, err
+		}
+	}
+	if sb.proxy, err = startProxy(endpoint); err != nil {
+		return nil, err
+	}
+	sb.closers = append(sb.closers, sb.proxy.close)
+	if sb.baseProxy, err = startProxy(endpoint); err != nil {
+		return nil, err
+	}
+	sb.closers = append(sb.closers, sb.baseProxy.close)
+	bopts := objstore.S3OptionsFromEnv(bucket, baselinePrefix+"/"+sb.runID)
+	bopts.Endpoint = sb.baseProxy.url
+	if sb.baseStore, err = objstore.NewS3(ctx, bopts); err != nil {
+		return nil, err
+	}
+	sb.closers = append(sb.closers, func() { sb.baseStore.Close() })
+	sb.base = &baseline{store: sb.baseStore}
+	sb.minioPid = findMinioPid(endpoint)
+	sb.meter = &cpuMeter{pids: map[string]int{"minio": sb.minioPid, "bench": os.Getpid()}}
+	return sb, nil
+}
+
+// close stops the proxies and removes the temporary directory, in the
+// reverse order of their start.
+func (sb *serverBench) close() {
+	for i := len(sb.closers) - 1; i >= 0; i-- {
+		sb.closers[i]()
+	}
+	sb.closers = nil
+}
+
+// runInfo heads the report of an end-to-end benchmark: when, where, how
+// and from which source it ran, and for how long.
+type runInfo struct {
+	When      string            `json:"when"`
+	Machine   string            `json:"machine"`
+	Command   string            `json:"command"`
+	Revision  string            `json:"revision,omitempty"`
+	Quick     bool              `json:"quick"`
+	Durations map[string]string `json:"durations"`
+	Seconds   float64           `json:"total_seconds"`
+}
+
+// newRunInfo starts the report of a run made with command (a make
+// target).
+func newRunInfo(command string, quick bool) runInfo {
+	if quick {
+		command += " BENCHFLAGS=-quick"
+	}
+	return runInfo{When: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
+		Command: command, Quick: quick, Revision: gitRevision()}
+}
+
+// writeHead writes the report's title and what the run was.
+func (ri *runInfo) writeHead(b *strings.Builder, title string) {
+	fmt.Fprintf(b, "# %s\n\n%s, %s. Command: `%s` (%.0f s in all).", title, ri.When, ri.Machine, ri.Command, ri.Seconds)
+	if ri.Revision != "" {
+		fmt.Fprintf(b, " Source: `%s`.", ri.Revision)
+	}
+	b.WriteString("\n\n")
+	if ri.Quick {
+		b.WriteString("**Quick run: durations and sizes scaled down, figures are rough.**\n\n")
+	}
+}
+
+// writeDurations lists the measured periods of the run.
+func (ri *runInfo) writeDurations(b *strings.Builder) {
+	b.WriteString("Durations:\n\n")
+	keys := make([]string, 0, len(ri.Durations))
+	for k := range ri.Durations {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(b, "- %s: %s\n", k, ri.Durations[k])
+	}
 }
 
 // gitRevision names the source the server was built from, best effort.

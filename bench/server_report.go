@@ -10,27 +10,12 @@ import (
 func writeServerMarkdown(path string, r *ServerReport) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("# s2lite server benchmark\n\n%s, %s. Command: `%s` (%.0f s in all).", r.When, r.Machine, r.Command, r.Seconds)
-	if r.Revision != "" {
-		p(" Source: `%s`.", r.Revision)
-	}
-	p("\n\n")
-	if r.Quick {
-		p("**Quick run: durations and sizes scaled down, figures are rough.**\n\n")
-	}
+	r.writeHead(&b, "s2lite server benchmark")
 	p("The server runs as its own process on loopback against MinIO on loopback, with a counting reverse proxy in between that sees every object-store request. ")
 	p("Every baseline (raw PUT, raw GET) is measured in the same run with the same client library and settings as the server (minio-go through `objstore.S3`), through an identical proxy, right after the figure it is compared with. ")
 	p("Client, proxy, server and MinIO share the machine's CPUs, so absolute figures drift run to run: read the ratios.\n\n")
 	p("Proxy overhead: PUT 1 KiB p50 %.2f ms direct, %.2f ms through the proxy.\n\n", r.ProxyOverhead.Direct.P50, r.ProxyOverhead.Proxied.P50)
-	p("Durations:\n\n")
-	keys := make([]string, 0, len(r.Durations))
-	for k := range r.Durations {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		p("- %s: %s\n", k, r.Durations[k])
-	}
+	r.writeDurations(&b)
 
 	p("\n## Targets\n\n| target | verdict | figures |\n|---|---|---|\n")
 	for _, v := range r.Targets {

@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -14,13 +17,17 @@ import (
 
 // buildServer compiles the s2lite command into dir. It runs in the current
 // directory, which must be inside the module (make bench does that).
-func buildServer(dir string) (string, error) {
-	bin := filepath.Join(dir, "s2lite")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/s2lite")
+func buildServer(dir string) (string, error) { return buildCommand(dir, "./cmd/s2lite") }
+
+// buildCommand compiles the command package pkg (e.g. ./cmd/s2lite) into
+// dir, named after its directory.
+func buildCommand(dir, pkg string) (string, error) {
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/s2lite (run from the repository root): %w", err)
+		return "", fmt.Errorf("go build %s (run from the repository root): %w", pkg, err)
 	}
 	return bin, nil
 }
@@ -38,17 +45,30 @@ type serverProc struct {
 // counting proxy), and waits until /health answers. extraEnv (NAME=value)
 // is added to its environment.
 func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath string, extraEnv ...string) (*serverProc, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"serve", "--host", "127.0.0.1", "--port", "0",
-		"--bucket", bucket, "--path", path, "--log-level", "warn"}
+	args := serveArgs(bucket, path, 0)
 	// Profiling the server while a phase runs, e.g.
 	// S2LITE_BENCH_SERVER_PPROF=127.0.0.1:6060 and
 	// go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=5
 	if addr := os.Getenv("S2LITE_BENCH_SERVER_PPROF"); addr != "" {
 		args = append(args, "--pprof-addr", addr)
+	}
+	return startServerArgs(ctx, bin, endpoint, logPath, args, extraEnv...)
+}
+
+// serveArgs are the arguments of `s2lite serve` on loopback port (0: any
+// free one) against the bucket and path.
+func serveArgs(bucket, path string, port int) []string {
+	return []string{"serve", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--bucket", bucket, "--path", path, "--log-level", "warn"}
+}
+
+// startServerArgs runs the s2lite binary with args (a serve command on
+// loopback), its object store reached through endpoint, and waits until
+// /health answers.
+func startServerArgs(ctx context.Context, bin, endpoint, logPath string, args []string, extraEnv ...string) (*serverProc, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	env := []string{}
@@ -67,12 +87,10 @@ func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath strin
 		logf.Close()
 		return nil, err
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	p, err := launch(cmd, logf)
+	if err != nil {
 		return nil, err
 	}
-	p := &serverProc{cmd: cmd, exited: make(chan struct{}), log: logf}
 	baseCh := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -86,34 +104,56 @@ func startServer(ctx context.Context, bin, endpoint, bucket, path, logPath strin
 			}
 		}
 	}()
+	err = p.waitUntil(time.After(3*time.Minute), "s2lite", logPath, func() error {
+		if p.base == "" {
+			select {
+			case p.base = <-baseCh:
+			default:
+				return errors.New("no address printed yet")
+			}
+		}
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return health(hctx, p.base)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// launch starts cmd in a process group of its own, its output going to
+// logf, which is closed once the process is stopped.
+func launch(cmd *exec.Cmd, logf *os.File) (*serverProc, error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	p := &serverProc{cmd: cmd, exited: make(chan struct{}), log: logf}
 	go func() {
 		_ = cmd.Wait()
 		close(p.exited)
 	}()
-	deadline := time.After(3 * time.Minute)
-	select {
-	case p.base = <-baseCh:
-	case <-p.exited:
-		logf.Close()
-		return nil, fmt.Errorf("s2lite exited at start-up; see %s", logPath)
-	case <-deadline:
-		p.stop()
-		return nil, fmt.Errorf("s2lite did not start within 3 minutes; see %s", logPath)
-	}
+	return p, nil
+}
+
+// waitUntil calls ready every 50 ms until it succeeds. When the process
+// (named what in errors) exits first, or deadline passes, it gives up and
+// stops the process.
+func (p *serverProc) waitUntil(deadline <-chan time.Time, what, logPath string, ready func() error) error {
 	for {
-		hctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := health(hctx, p.base)
-		cancel()
+		err := ready()
 		if err == nil {
-			return p, nil
+			return nil
 		}
 		select {
 		case <-p.exited:
-			logf.Close()
-			return nil, fmt.Errorf("s2lite exited at start-up; see %s", logPath)
+			p.log.Close()
+			return fmt.Errorf("%s exited at start-up; see %s", what, logPath)
 		case <-deadline:
 			p.stop()
-			return nil, fmt.Errorf("s2lite not healthy within 3 minutes: %v", err)
+			return fmt.Errorf("%s not ready in time (%v); see %s", what, err, logPath)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -135,4 +175,41 @@ func (p *serverProc) stop() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.exited
 	}
+}
+
+// freePort returns a loopback port that was free a moment ago: cluster
+// nodes need theirs before they start, to advertise it.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startEtcd runs the withetcd tool (bin), an embedded single-member etcd
+// on a free loopback port, and waits for it to write its client URL, which
+// becomes the process's base.
+func startEtcd(bin, dir, logPath string) (*serverProc, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	urlFile := filepath.Join(dir, "etcd.url")
+	cmd := exec.Command(bin, "-url-file", urlFile)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	p, err := launch(cmd, logf)
+	if err != nil {
+		return nil, err
+	}
+	err = p.waitUntil(time.After(time.Minute), "etcd", logPath, func() error {
+		data, err := os.ReadFile(urlFile)
+		p.base = strings.TrimSpace(string(data))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
