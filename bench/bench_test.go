@@ -372,7 +372,9 @@ func TestClusterReport(t *testing.T) {
 			Ack: Latency{N: 100, P50: p50, P99: 2 * p50}, P50Ratio: ratio, P99Ratio: ratio}
 	}
 	base := &ServerReport{runInfo: runInfo{When: "then"}, Latency: []LatencyPoint{pt("unary", 50, 2, 1.2), pt("session", 50, 2, 1.1)}}
-	run := &ServerReport{runInfo: runInfo{When: "now"}, Latency: []LatencyPoint{pt("unary", 50, 3, 1.26)}}
+	run := &ServerReport{runInfo: runInfo{When: "now"}, Latency: []LatencyPoint{pt("unary", 50, 3, 1.26), pt("session", 50, 9, 4)}}
+	run.Latency[0].CPU = map[string]float64{"others": 0.1}
+	run.Latency[1].CPU = map[string]float64{"others": 1.2}
 	for name, r := range map[string]*ServerReport{"base.json": base, "run.json": run} {
 		if err := writeJSON(dir, name, r); err != nil {
 			t.Fatal(err)
@@ -382,7 +384,8 @@ func TestClusterReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(chk.Points) != 1 || chk.Runs[0].Points != 1 || chk.Runs[0].AckP50 != 1.5 || chk.Runs[0].RatioP50 != 1.05 || chk.Runs[0].Within != 1 {
+	if r := chk.Runs[0]; len(chk.Points) != 2 || r.Points != 2 || r.Within != 1 || r.Quiet == nil ||
+		r.Quiet.Points != 1 || r.Quiet.AckP50 != 1.5 || r.Quiet.RatioP50 != 1.05 || r.Quiet.Within != 1 {
 		t.Fatalf("comparison: %+v", chk)
 	}
 	side := func(node string, p50 float64, mibs ...float64) HopSide {
@@ -402,7 +405,7 @@ func TestClusterReport(t *testing.T) {
 	if n := strings.Count(string(md), "# s2lite cluster benchmark"); n != 1 {
 		t.Fatalf("%d titles in the report:\n%s", n, md)
 	}
-	for _, want := range []string{"| unary 1 KiB x 1 @ 100/s each, ack p50 | 2.00 ms | 2.50 ms | 1.25 | +0.50 ms", "| catch-up | 320.0 MiB/s", "## Single-node mode unchanged", "| 1 of 1 |", "- rounds: 2"} {
+	for _, want := range []string{"| unary 1 KiB x 1 @ 100/s each, ack p50 | 2.00 ms | 2.50 ms | 1.25 | +0.50 ms", "| catch-up | 320.0 MiB/s", "## Single-node mode unchanged", "| 1 of 2 |", "| 1 of 1 |", "others 1.2", "- rounds: 2"} {
 		if !strings.Contains(string(md), want) {
 			t.Fatalf("no %q in the report:\n%s", want, md)
 		}

@@ -300,7 +300,6 @@ func runClusterBench(args []string) error {
 	cb := &clusterBench{serverBench: sb, rounds: *rounds,
 		rep: &ClusterReport{runInfo: newRunInfo("make bench-cluster", *quick), Rounds: *rounds, SingleNode: check}}
 	cb.rep.Durations = cb.durations()
-	cb.meter.machine = true
 	stop, err := cb.startCluster(*partitions)
 	defer stop()
 	if err != nil {
@@ -595,7 +594,7 @@ func (cb *clusterBench) measure() error {
 		for _, mk := range windows[i] {
 			_, p := cb.proxy.since(mk.p0, mk.p1)
 			puts = append(puts, p...)
-			cpu = append(cpu, clusterCores(mk.c0, mk.c1))
+			cpu = append(cpu, cores(mk.c0, mk.c1))
 		}
 		_, _, h.WALPut = walStats(puts)
 		h.CPU = avgCores(cpu)
@@ -689,7 +688,7 @@ func (cb *clusterBench) latencyPair(round int, pt hopPoint, accs *[2]hopAcc) mar
 		cb.logf("  %-9s %-7s %5d B x %4d @ %4g/s: ack p50 %6.2f p90 %6.2f p99 %6.2f max %6.2f ms (n=%d, errors %d)",
 			t.role, pt.path, pt.recordBytes, bs.Records, pt.rate, l.P50, l.P90, l.P99, l.Max, l.N, r.Errors)
 	}
-	cb.logf("  cores %s", fmtClusterCores(clusterCores(mk.c0, mk.c1)))
+	cb.logf("  cores %s", fmtClusterCores(cores(mk.c0, mk.c1)))
 	return mk
 }
 
@@ -708,7 +707,7 @@ func (cb *clusterBench) throughputRun(t *hopTarget, seed int, acc *hopAcc) {
 		acc.fail(err)
 	}
 	mib := round2(float64(res.BodyBytes) / meas.Seconds() / (1 << 20))
-	cpu := clusterCores(mk.c0, mk.c1)
+	cpu := cores(mk.c0, mk.c1)
 	acc.moved(mib, cpu)
 	acc.lat = append(acc.lat, res.Latency...)
 	cb.logf("  %-9s append session 1 KiB x %d: %.1f MiB/s, ack p50 %.1f ms | cores %s", t.role, bs.Records, mib, summarize(res.Latency).P50, fmtClusterCores(cpu))
@@ -718,25 +717,13 @@ func (cb *clusterBench) throughputRun(t *hopTarget, seed int, acc *hopAcc) {
 func (cb *clusterBench) readRun(t *hopTarget, records int64, acc *hopAcc) {
 	c0 := cb.meter.sample()
 	rr, err := readAllOnce(cb.ctx, t.c, "catchup", "s2s", records)
-	cpu := clusterCores(c0, cb.meter.sample())
+	cpu := cores(c0, cb.meter.sample())
 	if err != nil {
 		acc.fail(err)
 		return
 	}
 	acc.moved(rr.MiBPerSec, cpu)
 	cb.logf("  %-9s catch-up read: %.1f MiB/s in %.3f s | cores %s", t.role, rr.MiBPerSec, rr.Seconds, fmtClusterCores(cpu))
-}
-
-// clusterCores is the cores each process used between a and b, and
-// "others": what the rest of the machine took (the machine's busy time less
-// the processes of the benchmark).
-func clusterCores(a, b cpuSample) map[string]float64 {
-	c := cores(a, b)
-	if m, ok := c["machine"]; ok {
-		ours := c["owner"] + c["non-owner"] + c["minio"] + c["etcd"] + c["bench"]
-		c["others"] = round2(max(0, m-ours))
-	}
-	return c
 }
 
 func fmtClusterCores(c map[string]float64) string {

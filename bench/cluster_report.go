@@ -35,6 +35,9 @@ type SingleNodeRun struct {
 	// Within is how many points' p50 ratio to raw PUT is within 15% of
 	// the base's.
 	Within int `json:"p50_raw_put_ratio_within_15pct,omitempty"`
+	// Quiet is the same for the points during which other work on the
+	// machine took less than quietCores (runs that recorded it).
+	Quiet *SingleNodeRun `json:"quiet_points,omitempty"`
 }
 
 // SingleNodePair is one latency point in the base and in each run.
@@ -50,8 +53,15 @@ type SingleNodeFig struct {
 	AckP99   float64 `json:"ack_p99_ms"`
 	P50Ratio float64 `json:"ack_p50_over_raw_put_p50"`
 	P99Ratio float64 `json:"ack_p99_over_raw_put_p99"`
-	Missing  bool    `json:"missing,omitempty"`
+	// Others is the cores other work on the machine took during the
+	// point, where the run recorded it (-1 where not).
+	Others  float64 `json:"others_cores"`
+	Missing bool    `json:"missing,omitempty"`
 }
+
+// quiet reports whether the point ran on a machine that others left
+// alone.
+func (f SingleNodeFig) quiet() bool { return f.Others >= 0 && f.Others < quietCores }
 
 func readServerReport(path string) (*ServerReport, error) {
 	data, err := os.ReadFile(path)
@@ -87,31 +97,23 @@ func compareSingleNode(basePath string, runPaths []string) (*SingleNodeCheck, er
 		runs = append(runs, r)
 	}
 	fig := func(p LatencyPoint) SingleNodeFig {
-		return SingleNodeFig{AckP50: p.Ack.P50, AckP99: p.Ack.P99, P50Ratio: p.P50Ratio, P99Ratio: p.P99Ratio}
+		f := SingleNodeFig{AckP50: p.Ack.P50, AckP99: p.Ack.P99, P50Ratio: p.P50Ratio, P99Ratio: p.P99Ratio, Others: -1}
+		if o, ok := p.CPU["others"]; ok {
+			f.Others = o
+		}
+		return f
 	}
-	per := make([][4][]float64, len(runs))
-	within := make([]int, len(runs))
 	for _, bp := range base.Latency {
 		if bp.Ack.N == 0 {
 			continue
 		}
 		pair := SingleNodePair{Point: pointName(bp), Base: fig(bp)}
 		found := false
-		for i, r := range runs {
-			f := SingleNodeFig{Missing: true}
+		for _, r := range runs {
+			f := SingleNodeFig{Missing: true, Others: -1}
 			for _, rp := range r.Latency {
 				if pointName(rp) == pair.Point && rp.Ack.N > 0 {
-					f = fig(rp)
-					found = true
-					per[i][0] = append(per[i][0], rp.Ack.P50/bp.Ack.P50)
-					per[i][1] = append(per[i][1], rp.Ack.P99/bp.Ack.P99)
-					if bp.P50Ratio > 0 && bp.P99Ratio > 0 {
-						per[i][2] = append(per[i][2], rp.P50Ratio/bp.P50Ratio)
-						per[i][3] = append(per[i][3], rp.P99Ratio/bp.P99Ratio)
-						if d := rp.P50Ratio/bp.P50Ratio - 1; d >= -0.15 && d <= 0.15 {
-							within[i]++
-						}
-					}
+					f, found = fig(rp), true
 				}
 			}
 			pair.Runs = append(pair.Runs, f)
@@ -121,13 +123,38 @@ func compareSingleNode(basePath string, runPaths []string) (*SingleNodeCheck, er
 		}
 	}
 	for i, r := range runs {
-		chk.Runs = append(chk.Runs, SingleNodeRun{
-			File: runPaths[i], When: r.When, Revision: r.Revision, Points: len(per[i][0]),
-			AckP50: round2(median(per[i][0])), AckP99: round2(median(per[i][1])),
-			RatioP50: round2(median(per[i][2])), RatioP99: round2(median(per[i][3])), Within: within[i],
-		})
+		all := sumSingleNode(chk.Points, i, func(SingleNodeFig) bool { return true })
+		all.File, all.When, all.Revision = runPaths[i], r.When, r.Revision
+		if q := sumSingleNode(chk.Points, i, SingleNodeFig.quiet); q.Points > 0 {
+			all.Quiet = &q
+		}
+		chk.Runs = append(chk.Runs, all)
 	}
 	return chk, nil
+}
+
+// sumSingleNode sums up run i against the base over the points keep
+// accepts.
+func sumSingleNode(points []SingleNodePair, i int, keep func(SingleNodeFig) bool) SingleNodeRun {
+	var out SingleNodeRun
+	var ack50, ack99, r50, r99 []float64
+	for _, pt := range points {
+		b, f := pt.Base, pt.Runs[i]
+		if f.Missing || !keep(f) || b.AckP50 == 0 || b.AckP99 == 0 {
+			continue
+		}
+		out.Points++
+		ack50, ack99 = append(ack50, f.AckP50/b.AckP50), append(ack99, f.AckP99/b.AckP99)
+		if b.P50Ratio > 0 && b.P99Ratio > 0 {
+			r50, r99 = append(r50, f.P50Ratio/b.P50Ratio), append(r99, f.P99Ratio/b.P99Ratio)
+			if d := f.P50Ratio/b.P50Ratio - 1; d >= -0.15 && d <= 0.15 {
+				out.Within++
+			}
+		}
+	}
+	out.AckP50, out.AckP99 = round2(median(ack50)), round2(median(ack99))
+	out.RatioP50, out.RatioP99 = round2(median(r50)), round2(median(r99))
+	return out
 }
 
 func writeClusterMarkdown(path string, r *ClusterReport) error {
@@ -231,9 +258,12 @@ func writeSingleNodeCheck(b *strings.Builder, sn *SingleNodeCheck) {
 	p("Absolute latencies drift with the machine; each point's ratio to the raw PUT baseline measured right after it in the same run is what should hold.\n\n")
 	p("| run | source | points | median ack p50 / committed | median ack p99 / committed | median (ack/raw PUT p50) / committed | median (ack/raw PUT p99) / committed | points whose p50 ratio is within 15%% |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range sn.Runs {
-		p("| %s (%s) | `%s` | %d | %.2f | %.2f | %.2f | %.2f | %d of %d |\n", r.File, r.When, r.Revision, r.Points, r.AckP50, r.AckP99, r.RatioP50, r.RatioP99, r.Within, r.Points)
+		p("| %s (%s), all points | `%s` | %d | %.2f | %.2f | %.2f | %.2f | %d of %d |\n", r.File, r.When, r.Revision, r.Points, r.AckP50, r.AckP99, r.RatioP50, r.RatioP99, r.Within, r.Points)
+		if q := r.Quiet; q != nil {
+			p("| %s, quiet points (others < %.1f cores) | | %d | %.2f | %.2f | %.2f | %.2f | %d of %d |\n", r.File, quietCores, q.Points, q.AckP50, q.AckP99, q.RatioP50, q.RatioP99, q.Within, q.Points)
+		}
 	}
-	p("\nPer point: ack p50 / p99 ms (ratio to raw PUT p50 / p99).\n\n| point | committed |")
+	p("\nPer point: ack p50 / p99 ms (ratio to raw PUT p50 / p99), and where the run recorded it, the cores other work on the machine took meanwhile.\n\n| point | committed |")
 	for i := range sn.Runs {
 		p(" run %d |", i+1)
 	}
@@ -246,7 +276,11 @@ func writeSingleNodeCheck(b *strings.Builder, sn *SingleNodeCheck) {
 		if f.Missing {
 			return "–"
 		}
-		return fmt.Sprintf("%.2f / %.2f (%.2f / %.2f)", f.AckP50, f.AckP99, f.P50Ratio, f.P99Ratio)
+		c := fmt.Sprintf("%.2f / %.2f (%.2f / %.2f)", f.AckP50, f.AckP99, f.P50Ratio, f.P99Ratio)
+		if f.Others >= 0 {
+			c += fmt.Sprintf(" others %.1f", f.Others)
+		}
+		return c
 	}
 	for _, pt := range sn.Points {
 		p("| %s | %s |", pt.Point, cell(pt.Base))

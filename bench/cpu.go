@@ -122,6 +122,8 @@ func (m *cpuMeter) sample() cpuSample {
 }
 
 // cores is the average number of cores each process used between a and b.
+// With the machine's busy time sampled, "others" is what the rest of the
+// machine took: the machine's less that of the processes measured.
 func cores(a, b cpuSample) map[string]float64 {
 	secs := b.at.Sub(a.at).Seconds()
 	if secs <= 0 {
@@ -132,6 +134,15 @@ func cores(a, b cpuSample) map[string]float64 {
 		if d0, ok := a.used[name]; ok {
 			out[name] = round2((d - d0).Seconds() / secs)
 		}
+	}
+	if m, ok := out["machine"]; ok {
+		others := m
+		for name, c := range out {
+			if name != "machine" {
+				others -= c
+			}
+		}
+		out["others"] = round2(max(0, others))
 	}
 	return out
 }

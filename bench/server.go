@@ -395,7 +395,7 @@ func newServerBench(ctx context.Context, bucket, serverBin, kind string, quick b
 	sb.closers = append(sb.closers, func() { sb.baseStore.Close() })
 	sb.base = &baseline{store: sb.baseStore}
 	sb.minioPid = findMinioPid(endpoint)
-	sb.meter = &cpuMeter{pids: map[string]int{"minio": sb.minioPid, "bench": os.Getpid()}}
+	sb.meter = &cpuMeter{pids: map[string]int{"minio": sb.minioPid, "bench": os.Getpid()}, machine: true}
 	return sb, nil
 }
 
