@@ -77,6 +77,7 @@ func TestCluster(t *testing.T) {
 		c.stopAll()
 		c.mu.Lock()
 		for _, n := range c.nodes {
+			n.peer.close()
 			for _, p := range n.proxies {
 				p.close()
 			}
@@ -300,7 +301,16 @@ func TestCluster(t *testing.T) {
 		c.logf("n4 gone, settled in %v: %s", took.Round(time.Millisecond), ownersString(owners))
 	})
 
-	// (f) a node cut from etcd (its proxies blackholed) while it still
+	// (f) a node cut from its peers (its advertise proxy): it keeps its
+	// lease and its partitions, serves them to clients that reach it, and
+	// they are unavailable through the others until the cut heals; first
+	// a node that does not own the root (the one serving the first basin
+	// when it can), then the root's owner.
+	victim, rootOwner := peerCutVictims(t, c, w, l, three, l.streams[0].basin)
+	phase("node cut from its peers", func() { cutFromPeers(t, c, w, l, victim, three, true) })
+	phase("root owner cut from its peers", func() { cutFromPeers(t, c, w, l, rootOwner, three, false) })
+
+	// (g) a node cut from etcd (its proxies blackholed) while it still
 	// serves clients: it must lose its lease, stop acknowledging, exit.
 	phase("node cut from etcd", func() {
 		victim := "n3"

@@ -4,6 +4,11 @@ package clustertest
 // ...) on its fixed loopback port with the cluster flags, signalling it,
 // waiting for it, and waiting until the cluster has settled (every node
 // agrees on the members and every unit has a live owner).
+//
+// A node's clients (the test's workload and checks) reach it at its port
+// (url); its peers reach it at its advertise URL, a proxy of the test in
+// front of that port (peer), so that the test can cut it from its peers
+// while its clients and its etcd connections stay up.
 
 import (
 	"bytes"
@@ -85,9 +90,13 @@ func (p *nodeProc) exitCode() int {
 }
 
 type node struct {
-	id      string
-	port    int
-	url     string
+	id   string
+	port int
+	// url is where clients reach the node: its listener, directly.
+	url string
+	// peer is the proxy the node's peers forward requests through: its
+	// --advertise-url.
+	peer    *tcpProxy
 	proxies []*tcpProxy // one per etcd member, in member order
 	logPath string
 	starts  int
@@ -136,11 +145,17 @@ func (c *cluster) logf(format string, args ...any) {
 	c.t.Logf("[%6.1fs] %s", time.Since(c.begin).Seconds(), fmt.Sprintf(format, args...))
 }
 
-// addNode declares a node: its port and its proxies to etcd.
+// addNode declares a node: its port, the proxy its peers reach it
+// through and its proxies to etcd.
 func (c *cluster) addNode(id string) *node {
 	c.t.Helper()
 	n := &node{id: id, port: freePort(c.t), logPath: filepath.Join(c.logDir, id+".log")}
 	n.url = fmt.Sprintf("http://127.0.0.1:%d", n.port)
+	peer, err := newProxy(fmt.Sprintf("127.0.0.1:%d", n.port))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	n.peer = peer
 	for _, m := range c.etcd.members {
 		p, err := newProxy(m.clientURL.Host)
 		if err != nil {
@@ -184,7 +199,7 @@ func (c *cluster) start(id string) {
 		"--root-token", rootToken,
 		"--log-level", "info",
 		"--cluster-etcd", strings.Join(eps, ","),
-		"--advertise-url", n.url,
+		"--advertise-url", n.peer.URL(),
 		"--node-id", n.id,
 		"--cluster-name", clusterName,
 		"--cluster-partitions", strconv.Itoa(partitions),
@@ -398,6 +413,13 @@ func (c *cluster) settled(ctx context.Context, want []string) (map[string]ownerR
 		sort.Strings(members)
 		if !slices.Equal(members, want) {
 			return nil, fmt.Errorf("%s: members %v, want %v", id, members, want)
+		}
+		for _, m := range members {
+			// Peers must be reached through the test's proxy, or cutting
+			// a node from its peers would cut nothing.
+			if u := c.node(m).peer.URL(); st.Members[m] != u {
+				return nil, fmt.Errorf("%s: member %s at %q, not at its advertise URL %s", id, m, st.Members[m], u)
+			}
 		}
 		for _, u := range units() {
 			o, ok := st.Owners[u]

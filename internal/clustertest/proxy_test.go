@@ -1,12 +1,17 @@
 package clustertest
 
-// A TCP proxy between one s2lite node and one etcd member. Up, it forwards
-// bytes both ways. Down, the member is gone from the network: connections
-// are reset and new ones refused (closed at once). Blackholed, the node is
-// cut off without being told: bytes in both directions are read and
-// dropped, new connections are accepted and never answered, as with a
-// network partition; healing closes every connection that lived through
-// the cut (their streams lost bytes) and forwards new ones again.
+// A TCP proxy in front of one endpoint: an etcd member (one proxy per node
+// and member), or a node's listener as its peers reach it (the node's
+// --advertise-url). Up, it forwards bytes both ways. Down, the endpoint is
+// gone from the network: connections are reset and new ones refused
+// (closed at once). Blackholed, the endpoint is cut off without anyone
+// being told: bytes in both directions are read and dropped, new
+// connections are accepted and never answered, as with a network
+// partition. Cut is blackholed after resetting the connections open at
+// the time, so that the cut takes effect at once rather than when the
+// peers' keep-alives give up. Healing closes every connection that lived
+// through a blackhole (their streams lost bytes) and forwards new ones
+// again.
 
 import (
 	"io"
@@ -21,6 +26,7 @@ const (
 	proxyUp proxyMode = iota
 	proxyDown
 	proxyBlackhole
+	proxyCut
 )
 
 type tcpProxy struct {
@@ -99,7 +105,7 @@ func (p *tcpProxy) handle(c net.Conn) {
 		p.forget(pc)
 		pc.close(true)
 		return
-	case mode == proxyBlackhole:
+	case mode == proxyBlackhole || mode == proxyCut:
 		pc.mu.Lock()
 		pc.dropping = true
 		pc.mu.Unlock()
@@ -147,9 +153,9 @@ func (p *tcpProxy) forget(pc *proxyConn) {
 	p.mu.Unlock()
 }
 
-// setMode switches the proxy. Down resets every connection; blackhole
-// makes every open connection drop its bytes; up (heal) closes the
-// connections that lived through a blackhole.
+// setMode switches the proxy. Down and cut reset every connection;
+// blackhole makes every open connection drop its bytes; up (heal) closes
+// the connections that lived through a blackhole or cut.
 func (p *tcpProxy) setMode(m proxyMode) {
 	p.mu.Lock()
 	p.mode = m
@@ -160,7 +166,7 @@ func (p *tcpProxy) setMode(m proxyMode) {
 	p.mu.Unlock()
 	for _, pc := range conns {
 		switch m {
-		case proxyDown:
+		case proxyDown, proxyCut:
 			pc.close(true)
 		case proxyBlackhole:
 			pc.mu.Lock()

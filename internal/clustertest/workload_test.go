@@ -14,10 +14,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/s2lite/s2lite/partition"
 )
 
 const (
@@ -176,19 +179,26 @@ func (w *workload) halt() {
 // append is acknowledged or limit passes, and returns that append. Each
 // attempt is bounded by 2 s, so that a dead route does not eat the time.
 func (w *workload) probe(sl *streamLedger, via func() []*node, limit time.Duration) (*appendOp, int, error) {
+	return w.probeEach(sl, via, limit, 2*time.Second)
+}
+
+// probeEach is probe with each attempt bounded by attempt.
+func (w *workload) probeEach(sl *streamLedger, via func() []*node, limit, attempt time.Duration) (*appendOp, int, error) {
 	deadline := time.Now().Add(limit)
 	attempts := 0
+	var last *appendOp
 	for i := 0; ; i++ {
 		nodes := via()
 		if len(nodes) > 0 {
 			attempts++
-			op := w.appendVia(sl, "probe", nodes[i%len(nodes)], 1, 2*time.Second)
+			op := w.appendVia(sl, "probe", nodes[i%len(nodes)], 1, attempt)
 			if op.outcome == acked {
 				return op, attempts, nil
 			}
+			last = op
 		}
 		if time.Now().After(deadline) {
-			return nil, attempts, fmt.Errorf("no append to %s/%s acknowledged within %v (%d attempts)", sl.basin, sl.name, limit, attempts)
+			return nil, attempts, fmt.Errorf("no append to %s/%s acknowledged within %v (%d attempts); the last: %v", sl.basin, sl.name, limit, attempts, last)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -293,4 +303,22 @@ func joinLines(s []string) string {
 		out += "  " + l + "\n"
 	}
 	return out
+}
+
+// homeUnit is the unit a basin created in cluster mode lives in, as
+// /cluster/status names it.
+func homeUnit(basin string) string { return strconv.Itoa(partition.Home(basin, partitions)) }
+
+// ownerOf is the node that owns basin's partition in the first answer of
+// a live node's /cluster/status, or "".
+func (w *workload) ownerOf(basin string) string {
+	for _, n := range w.c.live() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := w.api.clusterStatus(ctx, n.url)
+		cancel()
+		if err == nil {
+			return st.Owners[homeUnit(basin)].Node
+		}
+	}
+	return ""
 }
