@@ -108,6 +108,11 @@ func TestCluster(t *testing.T) {
 	linSeed := seed(t)
 	lw := newLinWorkload(c, linStreams, linSeed)
 	c.logf("lincheck seed %d (S2LITE_LINCHECK_SEED replays its clients' choices)", linSeed)
+	// Sessions on the streams of one basin, through nodes that do not own
+	// it: an SSE follower of s0, an S2S follower and an S2S appender on s1.
+	ss := startSessions(w, []*streamLedger{l.streams[0], l.streams[1]}, l.streams[1])
+	sessionBasin := l.streams[0].basin
+	c.logf("sessions on %s: SSE follower of %s, S2S follower of and S2S appender to %s", sessionBasin, l.streams[0].name, l.streams[1].name)
 	w.start(4)
 	lw.start(2)
 	t.Cleanup(func() {
@@ -115,6 +120,7 @@ func TestCluster(t *testing.T) {
 		w.halt()
 		lw.halt()
 		lw.close()
+		ss.halt()
 	})
 
 	phase := func(name string, fn func()) {
@@ -128,6 +134,7 @@ func TestCluster(t *testing.T) {
 		c.logf("%s took %v; %s; longest time a stream took no append: %v (%s)", name, end.Sub(start).Round(time.Millisecond),
 			l.phaseStats(start, end), outage.Round(time.Millisecond), where)
 		w.check(name, c.live())
+		ss.report(c)
 	}
 	phase("warm-up", func() { time.Sleep(5 * time.Second) })
 
@@ -196,7 +203,7 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		for _, op := range l.acksServedBy(victim, gone) {
-			t.Errorf("%s acknowledged an append sent after its lease was gone: %s", victim, op)
+			t.Errorf("%s acknowledged an append sent after its lease was gone: %s%s", victim, op, sessionHint(op))
 		}
 		c.start(victim)
 		took, owners := c.waitSettled(three, settleLimit)
@@ -304,16 +311,20 @@ func TestCluster(t *testing.T) {
 	// (f) a node cut from its peers (its advertise proxy): it keeps its
 	// lease and its partitions, serves them to clients that reach it, and
 	// they are unavailable through the others until the cut heals; first
-	// a node that does not own the root (the one serving the first basin
-	// when it can), then the root's owner.
-	victim, rootOwner := peerCutVictims(t, c, w, l, three, l.streams[0].basin)
+	// a node that does not own the root (the one serving the sessions'
+	// basin when it can), then the root's owner.
+	victim, rootOwner := peerCutVictims(t, c, w, l, three, sessionBasin)
 	phase("node cut from its peers", func() { cutFromPeers(t, c, w, l, victim, three, true) })
 	phase("root owner cut from its peers", func() { cutFromPeers(t, c, w, l, rootOwner, three, false) })
 
 	// (g) a node cut from etcd (its proxies blackholed) while it still
 	// serves clients: it must lose its lease, stop acknowledging, exit.
+	// The node serving the sessions' basin, so that they live through it.
 	phase("node cut from etcd", func() {
-		victim := "n3"
+		victim := w.ownerOf(sessionBasin)
+		if victim == "" {
+			victim = "n3"
+		}
 		survivors := without(three, victim)
 		byNode, _ := basinsByNode(t, w, l)
 		c.logf("cutting %s (serving %s) from etcd", victim, basinNames(byNode[victim]))
@@ -344,7 +355,7 @@ func TestCluster(t *testing.T) {
 		// etcd drops the lease: nothing sent after the others saw it gone
 		// may be acknowledged by it.
 		for _, op := range l.acksServedBy(victim, gone) {
-			t.Errorf("%s acknowledged an append sent after its lease was gone: %s", victim, op)
+			t.Errorf("%s acknowledged an append sent after its lease was gone: %s%s", victim, op, sessionHint(op))
 		}
 		c.waitSettled(survivors, settleLimit)
 		c.start(victim)
@@ -354,10 +365,13 @@ func TestCluster(t *testing.T) {
 
 	killRound(fmt.Sprintf("kill -9 round %d (late: more WAL to replay)", killRounds))
 
-	// Final: stop the workload, read everything back through every node.
+	// Final: stop the workload, let the followers catch up, read
+	// everything back through every node.
 	w.halt()
 	lw.halt()
+	ss.haltAppender()
 	c.unexpectedExits("final")
+	ss.finish(t, c, w)
 	w.check("final", c.live())
 	lw.check(t, c.node("n1"), logDir)
 	c.logf("workload: %d appends, %d reads", w.writes.Load(), w.reads.Load())
@@ -668,4 +682,13 @@ func etcdMemberDown(c *cluster, i int, down bool) {
 	for _, p := range ps {
 		p.setMode(proxyUp)
 	}
+}
+
+// sessionHint explains an acknowledgement that should not have come when
+// it came on an append session: the session was open before.
+func sessionHint(op *appendOp) string {
+	if op.session == "" {
+		return ""
+	}
+	return " (a batch of a session opened earlier: the node checks its lease when a request arrives, not for each batch of an open session)"
 }

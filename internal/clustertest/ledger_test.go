@@ -36,6 +36,7 @@ type appendOp struct {
 	writer     string
 	bodies     []string
 	via        string // the node the request was sent to
+	session    string // for a batch of an append session, which session
 	sent, done time.Time
 	outcome    outcome
 	status     int // 0: no answer
@@ -47,6 +48,9 @@ type appendOp struct {
 func (op *appendOp) String() string {
 	s := fmt.Sprintf("%s/%s append of %d by %s via %s sent at +%.2fs", op.stream.basin, op.stream.name, len(op.bodies), op.writer, op.via,
 		op.sent.Sub(op.stream.l.begin).Seconds())
+	if op.session != "" {
+		s += " on " + op.session
+	}
 	switch op.outcome {
 	case acked:
 		s += fmt.Sprintf(", acked [%d,%d) by %s after %v", op.start, op.end, op.servedBy, op.done.Sub(op.sent).Round(time.Millisecond))
@@ -109,7 +113,12 @@ func (l *ledger) newViolations() []string {
 
 // begin registers an append about to be sent.
 func (sl *streamLedger) begin(writer, via string, bodies []string) *appendOp {
-	op := &appendOp{stream: sl, writer: writer, bodies: bodies, via: via, sent: time.Now()}
+	return sl.beginOn(writer, via, "", bodies)
+}
+
+// beginOn registers a batch about to be sent on an append session.
+func (sl *streamLedger) beginOn(writer, via, session string, bodies []string) *appendOp {
+	op := &appendOp{stream: sl, writer: writer, bodies: bodies, via: via, session: session, sent: time.Now()}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	sl.ops = append(sl.ops, op)
