@@ -40,6 +40,10 @@ const (
 	freeze = 2*leaseTTL + time.Second
 	// settleLimit bounds every wait for the cluster to settle.
 	settleLimit = 60 * time.Second
+	// gracefulLeaveLimit bounds how long after SIGTERM a node may still be
+	// a member: it closes its units at once (handing them over) and
+	// revokes its lease once they are closed.
+	gracefulLeaveLimit = 5 * time.Second
 )
 
 // TestCluster is make cluster-test. It starts etcd and three nodes, runs
@@ -273,10 +277,16 @@ func TestCluster(t *testing.T) {
 			}
 		}()
 		for _, id := range three {
-			code, took := c.terminate(id, 60*time.Second)
-			c.logf("%s: SIGTERM -> exit status %d in %v", id, code, took.Round(time.Millisecond))
+			code, took, left := c.terminateLeaving(id, without(three, id), 60*time.Second)
+			c.logf("%s: SIGTERM -> the others dropped it after %v, exit status %d in %v", id, left.Round(time.Millisecond), code, took.Round(time.Millisecond))
 			if code != 0 {
 				t.Errorf("%s exited with status %d after SIGTERM; want 0\n%s", id, code, c.tail(id, 30))
+			}
+			// It closes its units at once; until its lease is revoked
+			// their owner keys still send every request for them to it.
+			if left < 0 || left > gracefulLeaveLimit {
+				t.Errorf("%s: the other nodes still listed it as a member %v after SIGTERM (limit %v; it exited after %v): while it stops it holds its lease and the owner keys of units it no longer serves, so they are unavailable through every node (and with the root, so are token checks)",
+					id, left.Round(time.Millisecond), gracefulLeaveLimit, took.Round(time.Millisecond))
 			}
 			c.start(id)
 			settled, owners := c.waitSettled(three, settleLimit)

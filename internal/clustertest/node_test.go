@@ -325,6 +325,47 @@ func (c *cluster) terminate(id string, limit time.Duration) (int, time.Duration)
 	return p.exitCode(), p.exitedAt.Sub(start)
 }
 
+// terminateLeaving is terminate that also measures how long after the
+// signal every node of others stopped listing id as a member (left):
+// a stopping node revokes its lease, which deletes its owner keys, so
+// until then the others route its units to it.
+func (c *cluster) terminateLeaving(id string, others []string, limit time.Duration) (code int, exit, left time.Duration) {
+	c.t.Helper()
+	start := time.Now()
+	done := make(chan time.Duration, 1)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			gone := true
+			for _, o := range others {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				members, err := c.membersSeenBy(ctx, o)
+				cancel()
+				if err != nil || slices.Contains(members, id) {
+					gone = false
+					break
+				}
+			}
+			if gone {
+				done <- time.Since(start)
+				return
+			}
+			select {
+			case <-stop:
+				done <- -1
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	code, exit = c.terminate(id, limit)
+	// Once it exited, its lease is gone or expires within the TTL.
+	timer := time.AfterFunc(leaseTTL+5*time.Second, func() { close(stop) })
+	left = <-done
+	timer.Stop()
+	return code, exit, left
+}
+
 // stopAll kills every running node (the cleanup path).
 func (c *cluster) stopAll() {
 	for _, n := range c.live() {
