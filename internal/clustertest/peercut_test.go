@@ -104,7 +104,7 @@ func cutFromPeers(t *testing.T, c *cluster, w *workload, l *ledger, victim strin
 		len(theirs), victim, len(theirs)-len(failedBasins), others, worst.Round(time.Millisecond), failures)
 
 	// Nothing moved: the victim kept its lease and its units.
-	owners, err := c.settled(t.Context(), ids)
+	_, owners, err := c.settle(ids, 10*time.Second)
 	switch {
 	case err != nil:
 		t.Errorf("%s cut from its peers: the cluster changed: %v", victim, err)
