@@ -582,13 +582,13 @@ func (a *appender) session(via *node, rng *rand.Rand) string {
 			return
 		}
 		ended, why = true, reason
-		ops := pending
+		ops, served := pending, servedBy
 		pending = nil
 		mu.Unlock()
 		cancel()
 		_ = pr.CloseWithError(errors.New("session ended"))
 		for i, op := range ops {
-			ans := answer{status: status, body: []byte(reason), err: err, servedBy: servedBy}
+			ans := answer{status: status, body: []byte(reason), err: err, servedBy: served}
 			if i > 0 || status == http.StatusOK {
 				ans = answer{err: fmt.Errorf("the session ended before its ack: %s", reason)}
 			}
@@ -646,6 +646,12 @@ func (a *appender) session(via *node, rng *rand.Rand) string {
 			}
 			ack, err := decodeAppendAck(msg)
 			mu.Lock()
+			if ended {
+				// Given up on (the watchdog) as the ack came: its batches
+				// are of unknown outcome already.
+				mu.Unlock()
+				return
+			}
 			if err != nil || len(pending) == 0 {
 				mu.Unlock()
 				w.l.violate("%s via %s (served by %q): an ack for no batch, or undecodable (%v)", a.name(), via.id, servedBy, err)
