@@ -23,7 +23,13 @@ const (
 	// are cheap to fetch again, and a flood of bad tokens must not grow
 	// memory).
 	principalCacheMax = 10000
-	authTimeout       = 5 * time.Second
+	// principalStaleLimit is how long an answer keeps being used while the
+	// root's owner cannot be asked (moving, cut off): revocations still
+	// reach this node through their announcements, so a token known here
+	// keeps working through an outage of the root's owner; a token never
+	// seen here cannot be checked until it is back.
+	principalStaleLimit = 10 * time.Minute
+	authTimeout         = 2 * time.Second
 )
 
 // Authority authenticates access tokens against the root unit's token
@@ -44,6 +50,7 @@ type cachedPrincipal struct {
 	p       *authstore.Principal
 	err     error
 	expires time.Time
+	fetched time.Time
 }
 
 func newAuthority(g *Gateway) *Authority {
@@ -152,13 +159,25 @@ func (a *Authority) Authenticate(secret string) (*authstore.Principal, error) {
 		_ = json.Unmarshal(es.body, &eb)
 		err = auth.ErrAuthn(eb.Message)
 	default:
+		if ok && now.Sub(c.fetched) < principalStaleLimit {
+			// Stale, but the root's owner cannot be asked: keep using it,
+			// and ask again only after another TTL, so that requests do
+			// not each wait for the failing question.
+			c.expires = now.Add(principalCacheTTL)
+			a.mu.Lock()
+			if cur, still := a.cache[key]; still && cur.fetched.Equal(c.fetched) {
+				a.cache[key] = c
+			}
+			a.mu.Unlock()
+			return c.p, c.err
+		}
 		return nil, unavailable("access tokens: " + err.Error())
 	}
 	a.mu.Lock()
 	if len(a.cache) >= principalCacheMax {
 		clear(a.cache)
 	}
-	a.cache[key] = cachedPrincipal{p: p, err: err, expires: now.Add(principalCacheTTL)}
+	a.cache[key] = cachedPrincipal{p: p, err: err, expires: now.Add(principalCacheTTL), fetched: now}
 	a.mu.Unlock()
 	return p, err
 }

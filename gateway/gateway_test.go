@@ -399,3 +399,30 @@ func TestTokensAuthenticatedAtTheRootsOwner(t *testing.T) {
 		t.Fatalf("revoked token still accepted by b: %+v", a)
 	}
 }
+
+func TestKnownTokensOutliveAnUnreachableRootOwner(t *testing.T) {
+	p := newPair(t, true)
+	onB := basinHomedAt(t, p.layout, 1, "basin-stale")
+	if a := p.do(t, p.b, "POST", "/v1/basins", "", `{"basin":"`+onB+`"}`); a.status != 201 {
+		t.Fatalf("create: %+v", a)
+	}
+	// The root's owner becomes unreachable from b, and b's cached answer
+	// for the root token expires.
+	p.b.dir.set(partition.Root, Route{Node: "a", URL: "http://127.0.0.1:1"})
+	later := time.Now().Add(time.Minute)
+	p.b.gw.now = func() time.Time { return later }
+	if a := p.do(t, p.b, "GET", "/v1/basins/"+onB, "", ""); a.status != 200 {
+		t.Fatalf("a known token while the root's owner is unreachable: %+v", a)
+	}
+	// A token b never saw cannot be checked: 503, not 401.
+	a := p.do(t, p.b, "GET", "/v1/basins/"+onB, "", "", "Authorization", "Bearer never-seen-token-0123456789")
+	if a.status != 503 {
+		t.Fatalf("an unknown token while the root's owner is unreachable: %+v", a)
+	}
+	// Past the stale limit the known token is refused too.
+	muchLater := time.Now().Add(principalStaleLimit + time.Minute)
+	p.b.gw.now = func() time.Time { return muchLater }
+	if a := p.do(t, p.b, "GET", "/v1/basins/"+onB, "", ""); a.status != 503 {
+		t.Fatalf("a token known only past the stale limit: %+v", a)
+	}
+}
