@@ -441,9 +441,12 @@ func serveCluster(ctx context.Context, stop context.CancelFunc, env *unitEnv, de
 	}()
 	err = runFront(ctx, stop, env, n.gw, tlsCfg, stdout, "", lost, func(grace time.Duration) error {
 		cancelRun()
-		return n.closeAll(grace)
+		err := n.closeAll(grace)
+		// Leave at once: revoking the lease deletes the membership and
+		// owner keys, so the others take the units over without waiting
+		// for it to expire or for this node's forwarded requests to end.
+		return errors.Join(err, n.member.Close())
 	})
-	// Revoking the lease deletes the membership and owner keys at once, so
-	// the others take over without waiting for it to expire.
-	return errors.Join(err, n.member.Close())
+	return errors.Join(err, n.member.Close()) // idempotent; for the error paths
+
 }

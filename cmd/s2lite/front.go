@@ -154,6 +154,13 @@ func runFront(ctx context.Context, stop context.CancelFunc, env *unitEnv, gw htt
 		return errors.Join(fmt.Errorf("listening: %w", err), closeAll(time.Second))
 	}
 	hs := server.NewHTTPServer(gw, log.With("component", "http"), cfg.maxConcurrentStreams)
+	// Requests forwarded to other nodes (sessions above all) do not end
+	// when this node's units drain: their context is cut once the units
+	// are closed and a short grace has passed, so that a stopping node
+	// does not hold its lease while it waits for them.
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	hs.BaseContext = func(net.Listener) context.Context { return baseCtx }
 	hs.Protocols = new(http.Protocols)
 	hs.Protocols.SetHTTP1(true)
 	if tlsCfg != nil {
@@ -192,13 +199,26 @@ func runFront(ctx context.Context, stop context.CancelFunc, env *unitEnv, gw htt
 	// the listener stops taking connections.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace+abortAnswerGrace)
 	defer cancel()
-	var wg sync.WaitGroup
 	var closeErr error
-	wg.Go(func() { closeErr = closeAll(shutdownGrace) })
-	if err := hs.Shutdown(shutdownCtx); err != nil {
-		_ = hs.Close()
+	unitsClosed := make(chan struct{})
+	go func() {
+		defer close(unitsClosed)
+		closeErr = closeAll(shutdownGrace)
+	}()
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if err := hs.Shutdown(shutdownCtx); err != nil {
+			_ = hs.Close()
+		}
+	}()
+	<-unitsClosed
+	select {
+	case <-httpDone:
+	case <-time.After(forwardedGrace):
+		cancelBase() // what is left is forwarded to other nodes: cut it
+		<-httpDone
 	}
-	wg.Wait()
 	if closeErr != nil {
 		runErr = errors.Join(runErr, closeErr)
 	}
@@ -207,6 +227,10 @@ func runFront(ctx context.Context, stop context.CancelFunc, env *unitEnv, gw htt
 	}
 	return runErr
 }
+
+// forwardedGrace is how long requests forwarded to other nodes may go on
+// once this node's units are closed.
+const forwardedGrace = time.Second
 
 // abortAnswerGrace covers the units' answers to appends aborted at the end
 // of their grace.
