@@ -87,6 +87,10 @@ func cutFromPeers(t *testing.T, c *cluster, w *workload, l *ledger, victim strin
 		time.Sleep(d)
 	}
 	results := probeAll(w, theirs, nodesOf(c, others), otherProbe, otherAttempt)
+	hint := ""
+	if slices.Contains(held, "-1") {
+		hint = " (it owns the root, whose owner every other node asks to authenticate an access token)"
+	}
 	worst, failures := time.Duration(0), 0
 	failedBasins := map[string]bool{}
 	for i, r := range results {
@@ -94,8 +98,8 @@ func cutFromPeers(t *testing.T, c *cluster, w *workload, l *ledger, victim strin
 		if r.err != nil {
 			failures++
 			failedBasins[sl.basin] = true
-			t.Errorf("%s cut from its peers (it owns units %s): %s/%s, served by %s, took no append through %s %v after the cut: %v",
-				victim, strings.Join(held, " "), sl.basin, sl.name, r.owner, via, time.Since(cut).Round(time.Millisecond), r.err)
+			t.Errorf("%s cut from its peers (it owns units %s): %s/%s, served by %s, took no append through %s %v after the cut%s: %v",
+				victim, strings.Join(held, " "), sl.basin, sl.name, r.owner, via, time.Since(cut).Round(time.Millisecond), hint, r.err)
 			continue
 		}
 		worst = max(worst, r.op.done.Sub(r.op.sent))
