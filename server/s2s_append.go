@@ -151,6 +151,15 @@ func (s *Server) readAppendInputs(ctx context.Context, body io.Reader, codec *fr
 			items <- submitted{err: err}
 			return false
 		}
+		// The readiness checked when the session opened can be lost while
+		// it runs (fenced; in cluster mode, a lease gone stale): each input
+		// is checked again, so that none is accepted after it.
+		if s.opts.Ready != nil {
+			if err := s.opts.Ready(); err != nil {
+				items <- submitted{err: newAPIError(http.StatusServiceUnavailable, codeUnavailable, "server unavailable: "+err.Error())}
+				return false
+			}
+		}
 		it := submitted{records: len(in.Records), metered: meteredBytes(in), start: time.Now(), lease: codec.lease, held: held}
 		// Decoding aliases the payload; only the record structs are new.
 		it.held += int64(len(in.Records)) * decodedOverhead
