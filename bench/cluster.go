@@ -79,9 +79,13 @@ type HopSide struct {
 	// OthersByRun is the cores other work on the machine took during
 	// each run.
 	OthersByRun []float64 `json:"others_cores_by_run,omitempty"`
-	Errors      int       `json:"errors,omitempty"`
-	FirstErr    string    `json:"first_error,omitempty"`
-	Saturated   bool      `json:"saturated,omitempty"`
+	// StorePerMiB is the MiB the nodes PUT to and GOT from the object
+	// store per MiB moved (median over the runs): flushes and compactions
+	// behind appends, table reads behind catch-up reads.
+	StorePerMiB map[string]float64 `json:"store_mib_per_mib,omitempty"`
+	Errors      int                `json:"errors,omitempty"`
+	FirstErr    string             `json:"first_error,omitempty"`
+	Saturated   bool               `json:"saturated,omitempty"`
 }
 
 // HopLatency is open-loop append ack latency through each side. Both
@@ -151,6 +155,7 @@ type hopAcc struct {
 	rounds    []Latency
 	cpu       []map[string]float64
 	cpuPerMiB []map[string]float64
+	store     []map[string]float64
 	mibs      []float64
 	errs      int
 	firstErr  string
@@ -164,10 +169,18 @@ func (a *hopAcc) fail(err error) {
 	}
 }
 
-// moved records a throughput run: MiB/s and the cores used meanwhile.
-func (a *hopAcc) moved(mibPerSec float64, cpu map[string]float64) {
+// moved records a throughput run: MiB/s, the cores used and the
+// requests to the object store meanwhile, and the MiB moved.
+func (a *hopAcc) moved(mibPerSec float64, cpu map[string]float64, reqs requestCounts, mib float64) {
 	a.mibs = append(a.mibs, mibPerSec)
 	a.cpu = append(a.cpu, cpu)
+	store := map[string]float64{}
+	for _, op := range []string{"PUT", "GET"} {
+		if mib > 0 {
+			store[op] = float64(reqs.byOp()[op].Bytes) / (1 << 20) / mib
+		}
+	}
+	a.store = append(a.store, store)
 	per := map[string]float64{}
 	if mibPerSec > 0 {
 		for p, c := range cpu {
@@ -193,16 +206,22 @@ func (a *hopAcc) side(node string) HopSide {
 		for _, c := range a.cpu {
 			s.OthersByRun = append(s.OthersByRun, c["others"])
 		}
-		s.CPUPerMiB = map[string]float64{}
-		for p := range a.cpuPerMiB[0] {
-			var v []float64
-			for _, m := range a.cpuPerMiB {
-				v = append(v, m[p])
-			}
-			s.CPUPerMiB[p] = round2(median(v))
-		}
+		s.CPUPerMiB, s.StorePerMiB = medians(a.cpuPerMiB), medians(a.store)
 	}
 	return s
+}
+
+// medians is the median of each key over the runs.
+func medians(runs []map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k := range runs[0] {
+		var v []float64
+		for _, m := range runs {
+			v = append(v, m[k])
+		}
+		out[k] = round2(median(v))
+	}
+	return out
 }
 
 // avgCores averages per-window core counts.
@@ -606,7 +625,7 @@ func (cb *clusterBench) measure() error {
 		InFlight: cb.sessionDepth(bs), Owner: tput[0].side(ow), NonOwner: tput[1].side(no)}
 	tp.pairRatios()
 	cb.rep.Throughput = append(cb.rep.Throughput, tp)
-	rd := HopThroughput{Name: fmt.Sprintf("catch-up read of a %d MiB stream, S2S, warm", clusterCatchUpMiB), Path: "s2s read", RecordBytes: 1024, BatchRecords: bs.Records,
+	rd := HopThroughput{Name: fmt.Sprintf("catch-up read of a %d MiB stream, S2S", clusterCatchUpMiB), Path: "s2s read", RecordBytes: 1024, BatchRecords: bs.Records,
 		StreamMiB: round2(float64(batches*bs.bodyBytes()) / (1 << 20)), Owner: reads[0].side(ow), NonOwner: reads[1].side(no)}
 	rd.pairRatios()
 	cb.rep.Reads = append(cb.rep.Reads, rd)
@@ -708,21 +727,23 @@ func (cb *clusterBench) throughputRun(t *hopTarget, seed int, acc *hopAcc) {
 	}
 	mib := round2(float64(res.BodyBytes) / meas.Seconds() / (1 << 20))
 	cpu := cores(mk.c0, mk.c1)
-	acc.moved(mib, cpu)
+	reqs, _ := cb.proxy.since(mk.p0, mk.p1)
+	acc.moved(mib, cpu, reqs, float64(res.BodyBytes)/(1<<20))
 	acc.lat = append(acc.lat, res.Latency...)
 	cb.logf("  %-9s append session 1 KiB x %d: %.1f MiB/s, ack p50 %.1f ms | cores %s", t.role, bs.Records, mib, summarize(res.Latency).P50, fmtClusterCores(cpu))
 }
 
 // readRun is one timed catch-up read through t.
 func (cb *clusterBench) readRun(t *hopTarget, records int64, acc *hopAcc) {
-	c0 := cb.meter.sample()
+	p0, c0 := cb.proxy.mark(), cb.meter.sample()
 	rr, err := readAllOnce(cb.ctx, t.c, "catchup", "s2s", records)
 	cpu := cores(c0, cb.meter.sample())
 	if err != nil {
 		acc.fail(err)
 		return
 	}
-	acc.moved(rr.MiBPerSec, cpu)
+	reqs, _ := cb.proxy.since(p0, cb.proxy.mark())
+	acc.moved(rr.MiBPerSec, cpu, reqs, rr.MiBPerSec*rr.Seconds)
 	cb.logf("  %-9s catch-up read: %.1f MiB/s in %.3f s | cores %s", t.role, rr.MiBPerSec, rr.Seconds, fmtClusterCores(cpu))
 }
 
