@@ -398,6 +398,7 @@ func TestClusterReport(t *testing.T) {
 			Owner: side("n2", 2), NonOwner: side("n1", 2.5), P50Ratio: 1.25, ExtraP50MS: 0.5}},
 		Reads: []HopThroughput{{Name: "catch-up", Owner: side("n2", 0, 300, 320), NonOwner: side("n1", 0, 200, 210), Ratio: 0.66}},
 	}
+	rep.Repeats = []ClusterRunSummary{rep.summary()}
 	if err := writeClusterReport(dir, rep); err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +406,7 @@ func TestClusterReport(t *testing.T) {
 	if n := strings.Count(string(md), "# s2lite cluster benchmark"); n != 1 {
 		t.Fatalf("%d titles in the report:\n%s", n, md)
 	}
-	for _, want := range []string{"| unary 1 KiB x 1 @ 100/s each, ack p50 | 2.00 ms | 2.50 ms | 1.25 | +0.50 ms", "| catch-up | 320.0 MiB/s", "## Single-node mode unchanged", "| 1 of 2 |", "| 1 of 1 |", "others 1.2", "- rounds: 2"} {
+	for _, want := range []string{"| unary 1 KiB x 1 @ 100/s each, ack p50 | 2.00 ms | 2.50 ms | 1.25 | +0.50 ms", "| catch-up | 320.0 MiB/s", "## Single-node mode unchanged", "| 1 of 2 |", "| 1 of 1 |", "others 1.2", "- rounds: 2", "| p50 +0.50 ms (×1.25), p99 ×0.00 | p50 +0.50 ms (×1.25), p99 ×0.00 |"} {
 		if !strings.Contains(string(md), want) {
 			t.Fatalf("no %q in the report:\n%s", want, md)
 		}

@@ -40,6 +40,20 @@ type ClusterReport struct {
 	// SingleNode compares single-node runs of the server benchmark's
 	// latency phase with the committed results (bench cluster -compare).
 	SingleNode *SingleNodeCheck `json:"single_node_check,omitempty"`
+	// Repeats sums up other runs of this benchmark (bench cluster
+	// -repeats), for the spread from run to run.
+	Repeats []ClusterRunSummary `json:"repeats,omitempty"`
+}
+
+// ClusterRunSummary is a run's headline figures.
+type ClusterRunSummary struct {
+	File     string  `json:"file,omitempty"`
+	When     string  `json:"when"`
+	Revision string  `json:"revision,omitempty"`
+	Others   float64 `json:"others_cores_mean"`
+	// Figures is measurement (latency point, or throughput path) -> its
+	// figures in one cell.
+	Figures map[string]string `json:"figures"`
 }
 
 // ClusterSetup says who owned what.
@@ -284,6 +298,7 @@ func runClusterBench(args []string) error {
 	compare := fs.String("compare", "", "comma-separated server.json files of single-node runs (make bench-server BENCHFLAGS=\"-only latency\" RESULTS=DIR) to compare with -compare-base in the report")
 	compareBase := fs.String("compare-base", "bench/results/server.json", "the committed single-node results -compare is judged against")
 	render := fs.String("render", "", "only re-render the report from this cluster.json into -out (with -compare: add the single-node comparison)")
+	repeats := fs.String("repeats", "", "with -render: comma-separated cluster.json files of other runs to sum up next to this one")
 	fs.Parse(args)
 	ctx := context.Background()
 	var check *SingleNodeCheck
@@ -304,6 +319,22 @@ func runClusterBench(args []string) error {
 		}
 		if check != nil {
 			rep.SingleNode = check
+		}
+		if *repeats != "" {
+			rep.Repeats = nil
+			for _, f := range strings.Split(*repeats, ",") {
+				data, err := os.ReadFile(strings.TrimSpace(f))
+				if err != nil {
+					return err
+				}
+				var r ClusterReport
+				if err := json.Unmarshal(data, &r); err != nil {
+					return fmt.Errorf("%s: %w", f, err)
+				}
+				sum := r.summary()
+				sum.File = f
+				rep.Repeats = append(rep.Repeats, sum)
+			}
 		}
 		return writeClusterReport(*out, &rep)
 	}

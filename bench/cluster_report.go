@@ -170,14 +170,7 @@ func writeClusterMarkdown(path string, r *ClusterReport) error {
 	p("Latency: both sides at once, each on a stream of its own at the given rate, their sends interleaved half a period apart, so whatever else the machine does meets both alike. ")
 	p("Throughput and reads cannot share the machine that way: their runs alternate, ABBA within a round and BAAB in the next, and each is paired with the other side's run next to it. ")
 	p("Every append's `S2lite-Served-By` named %s through either node. The cluster was ready %.1f s after the first node started.\n\n", s.Owner, s.ReadySeconds)
-	var others []float64
-	for _, h := range r.Latency {
-		others = append(others, h.CPU["others"])
-	}
-	for _, h := range hopThroughputs(r) {
-		others = append(others, h.Owner.CPU["others"], h.NonOwner.CPU["others"])
-	}
-	if len(others) > 0 {
+	if others := r.others(); len(others) > 0 {
 		p("The machine is shared: processes other than the benchmark's (`others` in the tables: the machine's busy time less that of the nodes, MinIO, etcd and the bench process) took %.2f cores on average over the measured windows (%.2f to %.2f by measurement). ",
 			mean(others), minOf(others), maxOf(others))
 		p("The spread of the per-round and per-pair figures shows how much that moved them.\n\n")
@@ -243,10 +236,75 @@ func writeClusterMarkdown(path string, r *ClusterReport) error {
 		}
 	}
 
+	if len(r.Repeats) > 0 {
+		writeRepeats(&b, r)
+	}
 	if sn := r.SingleNode; sn != nil {
 		writeSingleNodeCheck(&b, sn)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// others is the cores other work on the machine took, by measurement
+// and side.
+func (r *ClusterReport) others() []float64 {
+	var others []float64
+	for _, h := range r.Latency {
+		others = append(others, h.CPU["others"])
+	}
+	for _, h := range hopThroughputs(r) {
+		others = append(others, h.Owner.CPU["others"], h.NonOwner.CPU["others"])
+	}
+	return others
+}
+
+// summary is the run's headline figures, one cell per measurement.
+func (r *ClusterReport) summary() ClusterRunSummary {
+	s := ClusterRunSummary{When: r.When, Revision: r.Revision, Others: round2(mean(r.others())), Figures: map[string]string{}}
+	for _, h := range r.Latency {
+		s.Figures[latencyName(h)] = fmt.Sprintf("p50 %+.2f ms (×%.2f), p99 ×%.2f", h.ExtraP50MS, h.P50Ratio, h.P99Ratio)
+	}
+	for _, h := range hopThroughputs(r) {
+		s.Figures[h.Path] = fmt.Sprintf("×%.2f (pairs %.2f), CPU/MiB ×%.2f, hop %.1f ms/MiB", h.Ratio, h.PairRatio, h.CPURatio, h.NonOwner.CPUPerMiB["non-owner"])
+	}
+	return s
+}
+
+func writeRepeats(b *strings.Builder, r *ClusterReport) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	runs := append([]ClusterRunSummary{r.summary()}, r.Repeats...)
+	p("\n## From run to run\n\n")
+	p("This run and %d more of the same benchmark: non-owner against owner. Latency: the extra p50 and the ratios of p50 and p99; throughput and reads: the ratio of the medians, the median of the pairs, the ratio of CPU per MiB and the non-owner node's CPU per MiB.\n\n| measurement |", len(r.Repeats))
+	for i, s := range runs {
+		name := "this run"
+		if i > 0 {
+			name = fmt.Sprintf("repeat %d", i)
+		}
+		p(" %s (%s, `%s`, others %.2f cores) |", name, s.When, s.Revision, s.Others)
+	}
+	p("\n|---|")
+	for range runs {
+		p("---|")
+	}
+	p("\n")
+	var keys, names []string
+	for _, h := range r.Latency {
+		keys, names = append(keys, latencyName(h)), append(names, latencyName(h))
+	}
+	for _, h := range hopThroughputs(r) {
+		keys, names = append(keys, h.Path), append(names, h.Name)
+	}
+	for i, k := range keys {
+		p("| %s |", names[i])
+		for _, s := range runs {
+			if f, ok := s.Figures[k]; ok {
+				p(" %s |", f)
+			} else {
+				p(" – |")
+			}
+		}
+		p("\n")
+	}
 }
 
 func writeSingleNodeCheck(b *strings.Builder, sn *SingleNodeCheck) {
