@@ -316,6 +316,9 @@ func (n *clusterNode) ready(w http.ResponseWriter, _ *http.Request) {
 func serveCluster(ctx context.Context, stop context.CancelFunc, env *unitEnv, declared *initspec.Spec, tlsCfg *tls.Config, stdout io.Writer) error {
 	cfg, log := env.cfg, env.log.With("node", env.cfg.nodeID)
 	env.log = log
+	if cfg.noAuth {
+		warnNoAuth(log)
+	}
 	if declared != nil {
 		return errors.New("--init-file with --cluster-etcd is not built yet: apply it with `s2lite apply` against the cluster")
 	}

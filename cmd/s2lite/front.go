@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/s2lite/s2lite/engine"
 	"github.com/s2lite/s2lite/gateway"
 	"github.com/s2lite/s2lite/internal/initspec"
 	"github.com/s2lite/s2lite/partition"
@@ -139,7 +140,24 @@ func servePartitioned(ctx, openCtx context.Context, stop context.CancelFunc, env
 	} else {
 		local.Handle("GET /metrics", metrics)
 	}
-	return runFront(ctx, stop, env, gw, tlsCfg, stdout, root.generatedRoot, nil, func(grace time.Duration) error {
+	// As a single database does: a unit fenced by another writer makes
+	// the node drain and exit, so that a supervisor sees the takeover.
+	lost := make(chan error, 1)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-fencedSignal(ctx, func() bool {
+			for _, u := range units {
+				if u.db.Fenced() {
+					return true
+				}
+			}
+			return false
+		}):
+			lost <- fmt.Errorf("fenced: another server opened this storage (%w)", engine.ErrFenced)
+		}
+	}()
+	return runFront(ctx, stop, env, gw, tlsCfg, stdout, root.generatedRoot, lost, func(grace time.Duration) error {
 		return closeUnits(units, grace, false)
 	})
 }
